@@ -1,0 +1,1 @@
+"""homelab: Podman Quadlet containers on uCore, described once and delivered by Ignition or SSH."""

@@ -1,0 +1,108 @@
+"""The desired file set of a host: the one source of truth for Ignition, the SSH push and drift.
+
+Everything here is plain data. Secret file contents never live in a FileSet; a secret file
+carries only the names of the secrets it needs, and `render_secret_files` fills them in at
+the edge (Pulumi apply, or the `build` command), so the FileSet itself is safe to log,
+diff and store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class ManagedFile(BaseModel):
+    """One regular file the host must have, byte for byte."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str  # absolute path on the host
+    content: str = ""  # ignored when `secret_env` is set
+    mode: int = 0o644
+    uid: int = 0
+    gid: int = 0
+    # Units to restart when this file changes (e.g. "rustfs.service").
+    units: tuple[str, ...] = ()
+    # Set for files that hold secrets: {ENV_VAR: secret_name}. Rendered as an env file.
+    secret_env: tuple[tuple[str, str], ...] = ()
+    # False: left out of Ignition (delivered over SSH after first boot instead).
+    in_ignition: bool = True
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or "/../" in v + "/" or "//" in v:
+            raise ValueError(f"managed path must be absolute and normalised: {v!r}")
+        return v
+
+    @property
+    def secret(self) -> bool:
+        return bool(self.secret_env)
+
+
+class ManagedDir(BaseModel):
+    """A directory that must exist. Never deleted by homelab: container data lives here."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    mode: int = 0o755
+    uid: int = 0
+    gid: int = 0
+
+
+class FileSet(BaseModel):
+    """Everything homelab manages on one host."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    files: tuple[ManagedFile, ...] = ()
+    dirs: tuple[ManagedDir, ...] = ()
+    # Services that must be active once the set is applied (e.g. "rustfs.service").
+    units: tuple[str, ...] = ()
+    # Directories whose *.container/.volume/... files homelab owns; extras there are drift.
+    quadlet_dir: str = "/etc/containers/systemd"
+    secret_names: tuple[str, ...] = Field(default=())
+
+    def file(self, path: str) -> ManagedFile:
+        for f in self.files:
+            if f.path == path:
+                return f
+        raise KeyError(path)
+
+
+def render_env_file(pairs: tuple[tuple[str, str], ...], secrets: Mapping[str, str]) -> str:
+    """Render a systemd/podman env file; values are single-line by validation upstream."""
+    lines = []
+    for var, name in pairs:
+        value = secrets[name]
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ValueError(f"secret {name!r} contains a newline or NUL; env files cannot hold it")
+        lines.append(f"{var}={value}")
+    return "\n".join(lines) + "\n"
+
+
+def render_secret_files(fs: FileSet, secrets: Mapping[str, str]) -> dict[str, str]:
+    """Contents of the secret files of `fs`, keyed by path. Raises KeyError on a missing secret."""
+    return {f.path: render_env_file(f.secret_env, secrets) for f in fs.files if f.secret}
+
+
+def file_contents(fs: FileSet, secrets: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Path -> exact content for every file; secret files only when `secrets` is given."""
+    out = {f.path: f.content for f in fs.files if not f.secret}
+    if secrets is not None:
+        out.update(render_secret_files(fs, secrets))
+    return out
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fileset_digest(fs: FileSet) -> str:
+    """Stable digest of the non-secret description (secret files count by name only)."""
+    return sha256(json.dumps(fs.model_dump(mode="json"), sort_keys=True))
