@@ -53,6 +53,25 @@ class ManagedDir(BaseModel):
     mode: int = 0o755
     uid: int = 0
     gid: int = 0
+    # False for data directories on a ZFS pool: Ignition runs before the pool is imported,
+    # and a directory created on the root fs there would shadow the pool's mountpoint.
+    in_ignition: bool = True
+
+
+class ManagedLink(BaseModel):
+    """A symbolic link the host must have (e.g. /etc/localtime, a unit's .wants link)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    path: str
+    target: str
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v.startswith("/") or "/../" in v + "/" or "//" in v:
+            raise ValueError(f"managed path must be absolute and normalised: {v!r}")
+        return v
 
 
 class FileSet(BaseModel):
@@ -62,6 +81,7 @@ class FileSet(BaseModel):
 
     files: tuple[ManagedFile, ...] = ()
     dirs: tuple[ManagedDir, ...] = ()
+    links: tuple[ManagedLink, ...] = ()
     # Services that must be active once the set is applied (e.g. "rustfs.service").
     units: tuple[str, ...] = ()
     # Directories whose *.container/.volume/... files homelab owns; extras there are drift.
