@@ -1,0 +1,1 @@
+"""Pulumi component resources: thin wiring around the pure logic in `homelab`."""

@@ -1,0 +1,81 @@
+"""A host: its containers, its desired file set and the Ignition made from it by `butane`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_command as command
+
+from components.container import QuadletContainer
+from homelab.butane import has_secrets, render_butane
+from homelab.fileset import FileSet
+from homelab.hostplan import HostPlan, file_summary
+
+# butane --strict turns warnings into errors; ignition-validate re-checks what it produced.
+# Both come from PATH (scripts/env.sh), so the command text is the same on every machine.
+BUTANE_SCRIPT = (
+    "set -eu; t=$(mktemp); trap 'rm -f \"$t\"' EXIT; "
+    'butane --strict > "$t"; ignition-validate "$t"; cat "$t"'
+)
+
+
+class Host(pulumi.ComponentResource):
+    """The desired state of one machine, independent of how it is delivered."""
+
+    hostname: pulumi.Output[str]
+    butane: pulumi.Output[str]
+    ignition: pulumi.Output[str]
+    ignition_has_secrets: pulumi.Output[bool]
+    files: pulumi.Output[dict[str, Any]]
+    units: pulumi.Output[list[str]]
+    containers: dict[str, QuadletContainer]
+
+    def __init__(
+        self,
+        name: str,
+        plan: HostPlan,
+        secrets: Mapping[str, pulumi.Output[str]],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("homelab:host:Host", name, None, opts)
+        fs: FileSet = plan.fileset
+        self.containers = {
+            c.name: QuadletContainer(f"{name}-{c.name}", c, pulumi.ResourceOptions(parent=self))
+            for c in plan.containers
+        }
+
+        secret_in_ign = has_secrets(fs)
+        if secret_in_ign:
+            # Only this stack's Ignition carries secrets (e.g. vm-test); it stays secret.
+            butane_text: pulumi.Output[str] = pulumi.Output.secret(
+                pulumi.Output.all(**dict(secrets)).apply(lambda s: render_butane(fs, s))
+            )
+        else:
+            butane_text = pulumi.Output.from_input(render_butane(fs))
+
+        gen = command.local.Command(
+            f"{name}-ignition",
+            create=BUTANE_SCRIPT,
+            interpreter=["/bin/sh", "-c"],
+            stdin=butane_text,
+            # Re-run only when the Butane changes; the Ignition itself is always secret.
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+        )
+        self.hostname = pulumi.Output.from_input(plan.config.host.hostname)
+        self.butane = butane_text
+        self.ignition = pulumi.Output.secret(gen.stdout)
+        self.ignition_has_secrets = pulumi.Output.from_input(secret_in_ign)
+        self.files = pulumi.Output.from_input(file_summary(fs))
+        self.units = pulumi.Output.from_input(list(fs.units))
+        self.register_outputs(
+            {
+                "hostname": self.hostname,
+                "butane": self.butane,
+                "ignition": self.ignition,
+                "ignition_has_secrets": self.ignition_has_secrets,
+                "files": self.files,
+                "units": self.units,
+            }
+        )

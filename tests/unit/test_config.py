@@ -1,0 +1,124 @@
+"""Stack config: typed, validated once, with errors that name file, line and key."""
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from homelab.config import ConfigError, load_stack_config, read_stack_file
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _project(tmp_path: Path, mouse: dict, vm: dict | None = None) -> Path:
+    (tmp_path / "containers").mkdir()
+    (tmp_path / "Pulumi.mouse.yaml").write_text(yaml.safe_dump({"config": mouse}))
+    if vm is not None:
+        (tmp_path / "Pulumi.vm-test.yaml").write_text(yaml.safe_dump({"config": vm}))
+    return tmp_path
+
+
+def _load(project: Path, stack: str):
+    return load_stack_config(stack, read_stack_file(project / f"Pulumi.{stack}.yaml"), project)
+
+
+def test_repo_stacks_load():
+    mouse = _load(REPO, "mouse")
+    vm = _load(REPO, "vm-test")
+    assert mouse.mode == "push" and mouse.host.production
+    assert mouse.enabled == ["netdata", "rustfs"]
+    assert vm.mode == "vm" and not vm.host.production
+    assert vm.host.zfs_pool is None and vm.host.zfs_unit is None
+    # vm-test mirrors mouse: same containers' settings, plus the planned ones enabled.
+    assert vm.containers["rustfs"].secrets == mouse.containers["rustfs"].secrets
+    assert vm.enabled == ["navidrome", "netdata", "rustfs", "syncthing", "tailscale"]
+    assert vm.ssh is None and vm.host.ssh_authorized_keys == mouse.host.ssh_authorized_keys
+
+
+def test_unknown_key_points_at_file_line_and_suggests(tmp_path):
+    p = _project(
+        tmp_path,
+        {"homelab:host": {"hostname": "mouse"}, "homelab:containers": {"rustfs": {"imagetag": "1"}}},
+    )
+    with pytest.raises(ConfigError) as e:
+        _load(p, "mouse")
+    msg = str(e.value)
+    lines = (p / "Pulumi.mouse.yaml").read_text().splitlines()
+    line_no = next(i for i, ln in enumerate(lines, 1) if "imagetag" in ln)
+    assert f"Pulumi.mouse.yaml:{line_no}: homelab:containers.rustfs.imagetag" in msg
+    assert "did you mean 'image_tag'?" in msg
+
+
+@pytest.mark.parametrize("bad", ["mouse\nExecStartPre=/bin/evil", "tab\there", "nul\0"])
+def test_control_characters_rejected(tmp_path, bad):
+    p = _project(
+        tmp_path,
+        {
+            "homelab:host": {"hostname": "mouse"},
+            "homelab:containers": {"rustfs": {"environment": {"A": bad}}},
+        },
+    )
+    with pytest.raises(ConfigError) as e:
+        _load(p, "mouse")
+    assert "homelab:containers.rustfs.environment.A" in str(e.value)
+    assert "newline or control character" in str(e.value)
+
+
+def test_missing_required_key(tmp_path):
+    p = _project(tmp_path, {"homelab:host": {"production": True}})
+    with pytest.raises(ConfigError) as e:
+        _load(p, "mouse")
+    assert "homelab:host.hostname: required key is missing" in str(e.value)
+
+
+def test_base_stack_inherits_host_not_target(tmp_path):
+    mouse = {
+        "homelab:host": {"hostname": "mouse", "timezone": "Europe/Berlin"},
+        "homelab:ssh": {"host": "h", "host_key": "ssh-ed25519 AAAA"},
+        "homelab:containers": {"rustfs": {"image_tag": "1.2"}},
+    }
+    vm = {
+        "homelab:base_stack": "mouse",
+        "homelab:host": {"hostname": "mouse-vm"},
+        "homelab:containers": {"rustfs": {"memory_max": "1G"}},
+    }
+    p = _project(tmp_path, mouse, vm)
+    cfg = _load(p, "vm-test")
+    assert cfg.host.hostname == "mouse-vm" and cfg.host.timezone == "Europe/Berlin"
+    assert cfg.containers["rustfs"].image_tag == "1.2"
+    assert cfg.containers["rustfs"].memory_max == "1G"
+    assert cfg.ssh is None
+
+
+def test_missing_base_stack(tmp_path):
+    p = _project(tmp_path, {"homelab:host": {"hostname": "m"}}, {"homelab:base_stack": "nope"})
+    with pytest.raises(ConfigError, match="no stack file Pulumi.nope.yaml"):
+        _load(p, "vm-test")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("data_owner", "root", "numeric 'uid:gid'"),
+        ("memory_max", "lots", "memory_max"),
+        ("cpu_quota", "2 cores", "percentage"),
+        ("image_tag", "bad tag", "not a valid image tag"),
+    ],
+)
+def test_container_field_validation(tmp_path, field, value, needle):
+    p = _project(
+        tmp_path,
+        {"homelab:host": {"hostname": "mouse"}, "homelab:containers": {"x": {field: value}}},
+    )
+    with pytest.raises(ConfigError) as e:
+        _load(p, "mouse")
+    assert needle in str(e.value) and f"homelab:containers.x.{field}" in str(e.value)
+
+
+def test_host_key_must_be_pinned_shape(tmp_path):
+    p = _project(
+        tmp_path,
+        {"homelab:host": {"hostname": "m"}, "homelab:ssh": {"host": "h", "host_key": "nokey"}},
+    )
+    with pytest.raises(ConfigError, match="ssh-keyscan"):
+        _load(p, "mouse")
