@@ -1,0 +1,192 @@
+"""Every kind of bad input is stopped by the host plan with file, line, key and a fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from homelab.config import ConfigError, load_stack_config, read_stack_file
+from homelab.hostplan import PlanError, plan_host
+from homelab.program import load_program_config, missing_secrets
+
+REPO = Path(__file__).resolve().parents[2]
+
+GOOD = """[Unit]
+Description=web
+After=network-online.target zfs-import-tank.service
+Requires=zfs-import-tank.service
+
+[Container]
+Image=docker.io/library/web:1.0
+ContainerName={name}
+PublishPort={port}:80
+Volume=/var/tank/services/{name}/data:/data:Z
+
+[Service]
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def project(tmp_path: Path, units: dict[str, str], containers: dict, host: dict | None = None):
+    (tmp_path / "containers").mkdir(exist_ok=True)
+    for name, text in units.items():
+        (tmp_path / "containers" / f"{name}.container").write_text(text)
+    cfg = {
+        "homelab:host": {"hostname": "mouse", "production": True, **(host or {})},
+        "homelab:containers": containers,
+    }
+    (tmp_path / "Pulumi.mouse.yaml").write_text(yaml.safe_dump({"config": cfg}, sort_keys=False))
+    return tmp_path
+
+
+def plan(p: Path):
+    cfg = load_stack_config("mouse", read_stack_file(p / "Pulumi.mouse.yaml"), p)
+    return plan_host(cfg, p)
+
+
+def problems(p: Path) -> str:
+    with pytest.raises((PlanError, ConfigError)) as e:
+        plan(p)
+    return str(e.value)
+
+
+def good(name: str = "web", port: int = 8080) -> str:
+    return GOOD.format(name=name, port=port)
+
+
+def line_of(text: str, needle: str) -> int:
+    return next(i for i, ln in enumerate(text.splitlines(), 1) if needle in ln)
+
+
+def test_good_project_plans(tmp_path):
+    p = project(tmp_path, {"web": good()}, {"web": {}})
+    fs = plan(p).fileset
+    assert fs.file("/etc/containers/systemd/web.container").units == ("web.service",)
+    assert [d.path for d in fs.dirs] == [
+        "/var/tank/services",
+        "/var/tank/services/web",
+        "/var/tank/services/web/data",
+    ]
+
+
+def test_no_image(tmp_path):
+    text = good().replace("Image=docker.io/library/web:1.0\n", "")
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert "containers/web.container:" in msg and "Image" in msg
+
+
+def test_unknown_key_with_suggestion(tmp_path):
+    text = good().replace("Image=", "Imagee=")
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert f"containers/web.container:{line_of(text, 'Imagee=')}:" in msg
+    assert "Imagee" in msg and "Image" in msg
+
+
+@pytest.mark.parametrize(
+    ("mutate", "needle"),
+    [
+        (lambda t: t.replace("[Service]\n", "[Service]\nthis is not a key value line\n"), "this is"),
+        (lambda t: t.replace("ContainerName=web", 'Exec="/bin/sh -c'), 'Exec="'),
+        (lambda t: t + "Restart=on-failure \\\n", "Restart=on-failure \\"),
+    ],
+    ids=["malformed-line", "unterminated-quote", "continuation-at-eof"],
+)
+def test_syntax_errors_have_file_and_line(tmp_path, mutate, needle):
+    text = mutate(good())
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert "containers/web.container:" in msg
+    assert f":{line_of(text, needle)}:" in msg
+
+
+def test_duplicate_host_port(tmp_path):
+    p = project(tmp_path, {"a": good("a", 8080), "b": good("b", 8080)}, {"a": {}, "b": {}})
+    msg = problems(p)
+    assert "host port 8080/tcp is published by both 'a' and 'b'" in msg
+    assert "Pulumi.mouse.yaml:" in msg
+
+
+def test_duplicate_container_name(tmp_path):
+    b = good("b", 9090).replace("ContainerName=b", "ContainerName=a")
+    msg = problems(project(tmp_path, {"a": good("a", 8080), "b": b}, {"a": {}, "b": {}}))
+    assert "container name 'a' is also used" in msg
+    assert f"containers/b.container:{line_of(b, 'ContainerName=')}:" in msg
+
+
+@pytest.mark.parametrize(("port", "needle"), [("70000:80", "outside 1-65535"), ("web:80", "not a number")])
+def test_bad_port_override(tmp_path, port, needle):
+    msg = problems(project(tmp_path, {"web": good()}, {"web": {"ports": [port]}}))
+    assert needle in msg and "homelab:containers.web.ports.0" in msg
+
+
+@pytest.mark.parametrize(
+    ("vol", "needle"),
+    [
+        ("data/x:/x:Z", "is relative"),
+        ("/var/tank/services/../etc:/x:Z", "contains '..'"),
+        ("/srv/elsewhere:/x:Z", "outside the volume root"),
+        ("/var/tank/services/web/more:/more", "lacks :Z"),
+    ],
+)
+def test_bad_volumes(tmp_path, vol, needle):
+    msg = problems(project(tmp_path, {"web": good()}, {"web": {"volumes": [vol]}}))
+    assert needle in msg and "homelab:containers.web.volumes.0" in msg
+
+
+def test_short_image_name(tmp_path):
+    text = good().replace("docker.io/library/web:1.0", "web:1.0")
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert "short name" in msg and f"web.container:{line_of(text, 'Image=')}:" in msg
+
+
+def test_latest_rejected_on_production_only(tmp_path):
+    p = project(tmp_path, {"web": good()}, {"web": {"image_tag": "latest"}})
+    msg = problems(p)
+    assert "not pinned" in msg and "homelab:containers.web.image_tag" in msg
+    p = project(tmp_path, {"web": good()}, {"web": {"image_tag": "latest"}}, {"production": False})
+    assert plan(p).containers[0].image.endswith(":latest")
+
+
+def test_inline_secret_rejected(tmp_path):
+    text = good().replace("[Service]", "Environment=API_TOKEN=hunter2\n\n[Service]")
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert "API_TOKEN looks like a secret" in msg and "pulumi config set --secret" in msg
+    msg = problems(project(tmp_path, {"web": good()}, {"web": {"environment": {"DB_PASSWORD": "x"}}}))
+    assert "homelab:containers.web.environment.DB_PASSWORD" in msg
+
+
+def test_enabled_container_without_file(tmp_path):
+    msg = problems(project(tmp_path, {}, {"ghost": {}}))
+    assert "containers/ghost.container does not exist" in msg and "enabled: false" in msg
+
+
+def test_newline_injection_through_override(tmp_path):
+    p = project(tmp_path, {"web": good()}, {"web": {"image_tag": "1.0\nExecStartPre=/bin/evil"}})
+    msg = problems(p)
+    assert "homelab:containers.web.image_tag" in msg and "newline" in msg
+
+
+def test_missing_secret_names_the_command(tmp_path):
+    p = project(tmp_path, {"web": good()}, {"web": {"secrets": {"API_TOKEN": "webToken"}}})
+    cfg = load_program_config("mouse", read_stack_file(p / "Pulumi.mouse.yaml"), set(), p)
+    (msg,) = missing_secrets(cfg, set())
+    assert "homelab:webToken" in msg
+    assert "pulumi config set --secret -s mouse webToken <value>" in msg
+
+
+def test_plain_value_for_secret_key_refused(tmp_path):
+    p = project(tmp_path, {"web": good()}, {"web": {"secrets": {"API_TOKEN": "webToken"}}})
+    values = {**read_stack_file(p / "Pulumi.mouse.yaml"), "webToken": "plain"}
+    with pytest.raises(ConfigError, match="set in plain text"):
+        load_program_config("mouse", values, set(), p)
+
+
+def test_repo_containers_plan_for_both_stacks():
+    for stack in ("mouse", "vm-test"):
+        cfg = load_stack_config(stack, read_stack_file(REPO / f"Pulumi.{stack}.yaml"), REPO)
+        hp = plan_host(cfg, REPO)
+        assert {c.name for c in hp.containers} == set(cfg.enabled)

@@ -1,0 +1,98 @@
+"""Components under pulumi.runtime.set_mocks (pulumi/examples testing-unit-py shape).
+
+Fast checks of the wiring only; the real engine, butane and providers run in tests/e2e.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+
+class Mocks(pulumi.runtime.Mocks):
+    def __init__(self) -> None:
+        self.resources: list[pulumi.runtime.MockResourceArgs] = []
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
+        self.resources.append(args)
+        outputs = dict(args.inputs)
+        if args.typ == "command:local:Command":
+            outputs["stdout"] = '{"ignition":{"version":"3.4.0"}}'
+        return [f"{args.name}-id", outputs]
+
+    def call(self, args: pulumi.runtime.MockCallArgs):
+        return {}
+
+
+MOCKS = Mocks()
+# Mocks must be in place before any module that registers resources is imported.
+pulumi.runtime.set_mocks(MOCKS, preview=False)
+
+from components.host import BUTANE_SCRIPT, Host  # noqa: E402
+from homelab.butane import render_butane  # noqa: E402
+from homelab.config import load_stack_config, read_stack_file  # noqa: E402
+from homelab.hostplan import plan_host  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _plan(stack: str):
+    cfg = load_stack_config(stack, read_stack_file(REPO / f"Pulumi.{stack}.yaml"), REPO)
+    return plan_host(cfg, REPO)
+
+
+def _secret(out: pulumi.Output) -> pulumi.Output[bool]:
+    return pulumi.Output.from_input(out.is_secret())  # type: ignore[attr-defined]
+
+
+@pulumi.runtime.test
+def test_mouse_host_children_and_plain_butane():
+    plan = _plan("mouse")
+    host = Host("mouse", plan, {n: pulumi.Output.secret("s3cr3t") for n in plan.config.secret_names()})
+
+    def check(args):
+        butane, ign_secret = args
+        assert butane == render_butane(plan.fileset)  # no secrets in mouse's Ignition
+        assert "s3cr3t" not in butane
+        assert ign_secret is True
+        cmds = [r for r in MOCKS.resources if r.typ == "command:local:Command"]
+        cmd = next(r for r in cmds if r.name == "mouse-ignition")
+        assert cmd.inputs["create"] == BUTANE_SCRIPT
+        kids = {r.name for r in MOCKS.resources if r.typ == "homelab:quadlet:Container"}
+        assert {"mouse-rustfs", "mouse-netdata"} <= kids
+
+    return pulumi.Output.all(host.butane, host.ignition.is_secret()).apply(check)
+
+
+@pulumi.runtime.test
+def test_vm_host_butane_is_secret_and_carries_values():
+    plan = _plan("vm-test")
+    secrets = {n: pulumi.Output.secret(f"value-of-{n}") for n in plan.config.secret_names()}
+    host = Host("mouse-vm", plan, secrets)
+
+    def check(args):
+        butane, is_secret = args
+        assert is_secret is True
+        assert "RUSTFS_SECRET_KEY=value-of-rustfsSecretKey" in butane
+
+    return pulumi.Output.all(host.butane, host.butane.is_secret()).apply(check)
+
+
+@pulumi.runtime.test
+def test_container_outputs():
+    plan = _plan("mouse")
+    host = Host("m2", plan, {n: pulumi.Output.secret("x") for n in plan.config.secret_names()})
+    rustfs = host.containers["rustfs"]
+
+    def check(args):
+        unit, image, keys, content = args
+        assert unit == "rustfs.service"
+        assert image.startswith("docker.io/rustfs/rustfs:")
+        assert keys == ["rustfsAccessKey", "rustfsSecretKey"]
+        assert "EnvironmentFile=/etc/homelab/env/rustfs.env" in content
+        assert "changeme" not in content
+
+    return pulumi.Output.all(
+        rustfs.unit_name, rustfs.image, rustfs.secret_keys, rustfs.content
+    ).apply(check)
