@@ -15,7 +15,11 @@ from pydantic import BaseModel, ConfigDict
 
 from homelab.config import NAMESPACE, ContainerConfig, StackConfig, locate
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink, sha256
-from homelab.quadlet import QuadletError, QuadletUnit, best_practices, lint_unit, parse_unit
+from homelab.unitfile import Unit as QuadletUnit
+from homelab.unitfile import UnitError as QuadletError
+from homelab.unitfile import best_practices
+from homelab.unitfile import lint as lint_unit
+from homelab.unitfile import parse as parse_unit
 
 QUADLET_DIR = "/etc/containers/systemd"
 ENV_DIR = "/etc/homelab/env"
@@ -258,8 +262,8 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
     for var, value in cc.environment.items():
         env = [e for e in unit.get("Container", "Environment") if not e.startswith(var + "=")]
         unit.set("Container", "Environment", [*env, f"{var}={value}"])
-    for vol in cc.volumes:
-        unit.add("Container", "Volume", vol)
+    for extra in cc.volumes:
+        unit.add("Container", "Volume", extra)
     if cc.memory_max:
         unit.set("Service", "MemoryMax", [cc.memory_max])
     if cc.cpu_quota:

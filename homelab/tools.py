@@ -7,6 +7,7 @@ says how to install it, never a silent skip.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -76,9 +77,10 @@ def quadlet_dryrun(units: dict[str, str]) -> str:
             [tool("quadlet"), "-dryrun"], capture_output=True, text=True, env=env, check=False
         )
     problems = [
-        ln
+        msg
         for ln in proc.stderr.splitlines()
-        if ln.strip() and not ln.startswith("Loading source unit file")
+        if (msg := re.sub(r"^quadlet-generator\[\d+\]: ", "", ln).strip())
+        and not msg.startswith("Loading source unit file")
     ]
     if proc.returncode != 0 or problems:
         raise ToolError("quadlet generator: " + ("\n".join(problems) or f"exit {proc.returncode}"))

@@ -38,7 +38,10 @@ def test_repo_stacks_load():
 def test_unknown_key_points_at_file_line_and_suggests(tmp_path):
     p = _project(
         tmp_path,
-        {"homelab:host": {"hostname": "mouse"}, "homelab:containers": {"rustfs": {"imagetag": "1"}}},
+        {
+            "homelab:host": {"hostname": "mouse"},
+            "homelab:containers": {"rustfs": {"imagetag": "1"}},
+        },
     )
     with pytest.raises(ConfigError) as e:
         _load(p, "mouse")
@@ -92,7 +95,7 @@ def test_base_stack_inherits_host_not_target(tmp_path):
 
 def test_missing_base_stack(tmp_path):
     p = _project(tmp_path, {"homelab:host": {"hostname": "m"}}, {"homelab:base_stack": "nope"})
-    with pytest.raises(ConfigError, match="no stack file Pulumi.nope.yaml"):
+    with pytest.raises(ConfigError, match=r"no stack file Pulumi\.nope\.yaml"):
         _load(p, "vm-test")
 
 
