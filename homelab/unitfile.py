@@ -48,6 +48,10 @@ CONTAINER_KEYS = frozenset(
         "AddCapability",
         "AddDevice",
         "AddHost",
+        "AppArmor",
+        "HttpProxy",
+        "ServiceName",
+        "VolatileTmp",
         "Annotation",
         "AutoUpdate",
         "CgroupsMode",
@@ -254,7 +258,10 @@ class Unit:
             if i or out:
                 out.append("")
             out.append(f"[{s.name}]")
-            for e in s.entries:
+            entries = list(s.entries)
+            while entries and not entries[-1].key and not entries[-1].value:
+                entries.pop()  # the blank line between sections is written above
+            for e in entries:
                 out.append(e.value if not e.key else f"{e.key}={e.value}")
         return "\n".join(out) + "\n"
 
@@ -293,6 +300,9 @@ def parse(text: str, filename: str) -> Unit:
         raw = lines[i].strip()
         i += 1
         if not raw:
+            # One blank line is kept inside a section: it is how people group keys.
+            if sections and sections[-1].entries and sections[-1].entries[-1].value:
+                sections[-1].entries.append(Entry("", "", start))
             continue
         if raw[0] in "#;":
             (sections[-1].entries.append(Entry("", raw, start)) if sections else header.append(raw))
@@ -318,7 +328,8 @@ def parse(text: str, filename: str) -> Unit:
                         "line continuation (trailing backslash) at end of file",
                     )
                 )
-            joined = joined + " " + lines[i].strip()
+            # systemd: backslash-newline becomes one space.
+            joined = joined.rstrip() + " " + lines[i].strip()
             i += 1
         key, eq, value = joined.partition("=")
         key = key.strip()
@@ -342,9 +353,28 @@ def parse(text: str, filename: str) -> Unit:
     return Unit(filename, sections, header)
 
 
-def lint(unit: Unit) -> list[Problem]:
-    """What podman would reject or silently drop, and misspelled keys and sections."""
+DEPENDENCY_KEYS = (
+    "After",
+    "Before",
+    "Requires",
+    "Wants",
+    "BindsTo",
+    "PartOf",
+    "Requisite",
+    "Upholds",
+    "Conflicts",
+)
+
+
+def lint(unit: Unit, siblings: set[str] | None = None) -> list[Problem]:
+    """What podman would reject or silently drop, and misspelled keys and sections.
+
+    `siblings`: names of the Quadlet files deployed beside this one; when given, references
+    to Quadlet units that are not among them are reported.
+    """
     problems: list[Problem] = []
+    if siblings is not None:
+        problems.extend(_references(unit, siblings))
     main = QUADLET_SECTIONS.get(unit.kind)
     if main is None:
         return [Problem(unit.filename, 1, "", f"unknown Quadlet unit type {unit.kind!r}")]
@@ -373,6 +403,7 @@ def lint(unit: Unit) -> list[Problem]:
                     "no Image= (or Rootfs=) key: podman cannot create this container",
                 )
             )
+    problems.extend(_semantics(unit, main))
     svc = unit.section("Service")
     for e in svc.entries if svc else []:
         if e.key in ("User", "Group", "DynamicUser"):
@@ -415,3 +446,163 @@ def best_practices(unit: Unit, zfs_unit: str | None) -> list[Problem]:
                 )
             )
     return problems
+
+
+_ESCAPES = set("abfnrtv\\\"' s01234567xuU")
+
+
+def _bad_escape(value: str) -> str | None:
+    i = 0
+    while i < len(value):
+        if value[i] == "\\":
+            if i + 1 < len(value) and value[i + 1] not in _ESCAPES:
+                return value[i : i + 2]
+            i += 2
+            continue
+        i += 1
+    return None
+
+
+def _fully_qualified(image: str) -> bool:
+    if image.endswith((".image", ".build")):
+        return True
+    first, slash, _ = image.partition("/")
+    return bool(slash) and ("." in first or ":" in first or first == "localhost")
+
+
+def _semantics(unit: Unit, main: str) -> list[Problem]:
+    """podman's own conversion errors and warnings, found before the generator runs."""
+    out: list[Problem] = []
+    f = unit.filename
+
+    def first(section: str, *keys: str) -> int:
+        lines = [unit.line_of(section, k) for k in keys]
+        return min((n for n in lines if n), default=1)
+
+    for s in unit.sections:
+        for e in s.entries:
+            if e.key in SPLIT_KEYS and (bad := _bad_escape(e.value)):
+                out.append(Problem(f, e.line, e.key, f"unsupported escape char {bad!r}"))
+    image = [v.strip('"') for v in unit.get(main, "Image")]
+    if main in ("Container", "Volume") and image and not _fully_qualified(image[-1]):
+        out.append(
+            Problem(
+                f,
+                first(main, "Image"),
+                "Image",
+                f"{image[-1]!r} is not a fully qualified image name (short names are "
+                "resolved by a registry search; name the registry, e.g. docker.io/...)",
+            )
+        )
+    remap = [k for k in ("RemapUsers", "RemapUid", "RemapGid", "RemapUidSize") if unit.get(main, k)]
+    mapping = [
+        k for k in ("UIDMap", "GIDMap", "SubUIDMap", "SubGIDMap", "UserNS") if unit.get(main, k)
+    ]
+    if remap and mapping:
+        out.append(
+            Problem(
+                f,
+                first(main, *remap),
+                remap[0],
+                "deprecated Remap keys are set along with explicit mapping keys "
+                f"({', '.join(mapping)}); use only UserNS=/UIDMap=/GIDMap=",
+            )
+        )
+    for m in unit.get(main, "Mount"):
+        opts = dict(o.partition("=")[::2] for o in m.split(","))
+        if opts.get("type") in ("image", "bind") and not (opts.get("source") or opts.get("src")):
+            out.append(
+                Problem(
+                    f,
+                    first(main, "Mount"),
+                    "Mount",
+                    f"source parameter is required for mount type {opts['type']}",
+                )
+            )
+    if unit.get(main, "ReloadCmd") and unit.get(main, "ReloadSignal"):
+        out.append(
+            Problem(
+                f,
+                first(main, "ReloadCmd"),
+                "ReloadCmd",
+                "ReloadCmd and ReloadSignal are mutually exclusive but both are set",
+            )
+        )
+    if main == "Network":
+        subnets = len(unit.get(main, "Subnet"))
+        gws, ranges = len(unit.get(main, "Gateway")), len(unit.get(main, "IPRange"))
+        if (gws or ranges) and not subnets:
+            out.append(
+                Problem(
+                    f,
+                    first(main, "Gateway", "IPRange"),
+                    "Gateway",
+                    "cannot set gateway or range without subnet",
+                )
+            )
+        elif gws > subnets:
+            out.append(
+                Problem(
+                    f, first(main, "Gateway"), "Gateway", "cannot set more gateways than subnets"
+                )
+            )
+        elif ranges > subnets:
+            out.append(
+                Problem(f, first(main, "IPRange"), "IPRange", "cannot set more ranges than subnets")
+            )
+    if main == "Volume" and unit.get(main, "Driver")[-1:] == ["image"] and not image:
+        out.append(
+            Problem(
+                f,
+                first(main, "Driver"),
+                "Image",
+                "the key Image is mandatory when using the image driver",
+            )
+        )
+    if main == "Kube":
+        if unit.get(main, "RemapUsers")[-1:] == ["manual"]:
+            out.append(
+                Problem(
+                    f, first(main, "RemapUsers"), "RemapUsers", "RemapUsers=manual is not supported"
+                )
+            )
+        if (
+            unit.get(main, "SetWorkingDirectory")[-1:] == ["yaml"]
+            and len(unit.get(main, "Yaml")) > 1
+        ):
+            out.append(
+                Problem(
+                    f,
+                    first(main, "SetWorkingDirectory"),
+                    "SetWorkingDirectory",
+                    "SetWorkingDirectory=yaml is only supported when a single Yaml key is provided",
+                )
+            )
+    return out
+
+
+def _references(unit: Unit, siblings: set[str]) -> list[Problem]:
+    out = []
+    for key in DEPENDENCY_KEYS:
+        for word in " ".join(unit.get("Unit", key)).split():
+            if "." + word.rsplit(".", 1)[-1] in QUADLET_SECTIONS and word not in siblings:
+                out.append(
+                    Problem(
+                        unit.filename,
+                        unit.line_of("Unit", key) or 1,
+                        key,
+                        f"unable to translate dependency for {word}: no such Quadlet file "
+                        "is deployed beside this one",
+                    )
+                )
+    for pod in unit.get("Container", "Pod"):
+        if pod.endswith(".pod") and pod not in siblings:
+            out.append(
+                Problem(
+                    unit.filename,
+                    unit.line_of("Container", "Pod") or 1,
+                    "Pod",
+                    f"quadlet pod unit {pod} does not exist beside this file",
+                )
+            )
+    return out

@@ -1,0 +1,5 @@
+import sys
+
+from homelab.cli import main
+
+sys.exit(main())
