@@ -90,7 +90,10 @@ def test_unknown_key_with_suggestion(tmp_path):
 @pytest.mark.parametrize(
     ("mutate", "needle"),
     [
-        (lambda t: t.replace("[Service]\n", "[Service]\nthis is not a key value line\n"), "this is"),
+        (
+            lambda t: t.replace("[Service]\n", "[Service]\nthis is not a key value line\n"),
+            "this is",
+        ),
         (lambda t: t.replace("ContainerName=web", 'Exec="/bin/sh -c'), 'Exec="'),
         (lambda t: t + "Restart=on-failure \\\n", "Restart=on-failure \\"),
     ],
@@ -117,7 +120,9 @@ def test_duplicate_container_name(tmp_path):
     assert f"containers/b.container:{line_of(b, 'ContainerName=')}:" in msg
 
 
-@pytest.mark.parametrize(("port", "needle"), [("70000:80", "outside 1-65535"), ("web:80", "not a number")])
+@pytest.mark.parametrize(
+    ("port", "needle"), [("70000:80", "outside 1-65535"), ("web:80", "not a number")]
+)
 def test_bad_port_override(tmp_path, port, needle):
     msg = problems(project(tmp_path, {"web": good()}, {"web": {"ports": [port]}}))
     assert needle in msg and "homelab:containers.web.ports.0" in msg
@@ -155,7 +160,9 @@ def test_inline_secret_rejected(tmp_path):
     text = good().replace("[Service]", "Environment=API_TOKEN=hunter2\n\n[Service]")
     msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
     assert "API_TOKEN looks like a secret" in msg and "pulumi config set --secret" in msg
-    msg = problems(project(tmp_path, {"web": good()}, {"web": {"environment": {"DB_PASSWORD": "x"}}}))
+    msg = problems(
+        project(tmp_path, {"web": good()}, {"web": {"environment": {"DB_PASSWORD": "x"}}})
+    )
     assert "homelab:containers.web.environment.DB_PASSWORD" in msg
 
 

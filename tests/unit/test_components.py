@@ -49,7 +49,9 @@ def _secret(out: pulumi.Output) -> pulumi.Output[bool]:
 @pulumi.runtime.test
 def test_mouse_host_children_and_plain_butane():
     plan = _plan("mouse")
-    host = Host("mouse", plan, {n: pulumi.Output.secret("s3cr3t") for n in plan.config.secret_names()})
+    host = Host(
+        "mouse", plan, {n: pulumi.Output.secret("s3cr3t") for n in plan.config.secret_names()}
+    )
 
     def check(args):
         butane, ign_secret = args
