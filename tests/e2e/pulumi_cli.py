@@ -1,0 +1,101 @@
+"""Running the real pulumi CLI from tests: local file backend, passphrase, offline plugins."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TOOLS = REPO / ".tools" / "bin"
+NEEDED = (
+    "pulumi",
+    "pulumi-language-python",
+    "pulumi-language-python-exec",
+    "pulumi-resource-pulumi-python",
+    "butane",
+    "ignition-validate",
+    "quadlet",
+)
+
+
+def require_tools(*names: str) -> None:
+    """Fail (never skip) with the install command when a tool is missing."""
+    missing = [n for n in (names or NEEDED) if not (TOOLS / n).exists()]
+    if missing:
+        pytest.fail(f"missing {', '.join(missing)} in {TOOLS}: run scripts/install-tools")
+
+
+def tools_env(**extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{TOOLS}:{REPO / '.venv' / 'bin'}:{env.get('PATH', '')}",
+        PULUMI_HOME=str(REPO / ".tools" / "pulumi-home"),
+        PULUMI_SKIP_UPDATE_CHECK="true",
+        PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
+        PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
+        PULUMI_CONFIG_PASSPHRASE="homelab-test-passphrase",
+        NO_COLOR="1",
+    )
+    env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
+    env.update(extra)
+    return env
+
+
+@dataclass
+class Stack:
+    project: Path
+    name: str
+    env: dict[str, str]
+
+    def run(
+        self, *args: str, check: bool = True, timeout: int = 600, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            ["pulumi", *args, "--stack", self.name, "--non-interactive"],
+            cwd=self.project,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=stdin,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(
+                f"pulumi {' '.join(args)} exited {proc.returncode}\n"
+                f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+            )
+        return proc
+
+    def outputs(self, show_secrets: bool = False) -> dict:
+        args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
+        return json.loads(self.run(*args).stdout)
+
+    def set_secret(self, key: str, value: str) -> None:
+        # Value on stdin, so it never appears in a process list.
+        self.run("config", "set", "--secret", key, stdin=value)
+
+
+def new_stack(project: Path, state: Path, name: str, **env: str) -> Stack:
+    """Log in to a file:// backend in `state` and create `name` for `project`."""
+    require_tools("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
+    state.mkdir(parents=True, exist_ok=True)
+    e = tools_env(PULUMI_BACKEND_URL=f"file://{state}", **env)
+    venv = project / ".venv"
+    if not venv.exists():
+        venv.symlink_to(REPO / ".venv")
+    st = Stack(project, name, e)
+    subprocess.run(
+        ["pulumi", "stack", "init", name, "--non-interactive"],
+        cwd=project,
+        env=e,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return st
