@@ -26,6 +26,11 @@ class VmConfig(BaseModel):
     vcpus: int = Field(2, ge=1, le=64)
     network_cidr: str = "192.168.127.0/24"
     cache_dir: str = "~/.cache/homelab/images"
+    # Wait for a DHCP lease to report the VM's IP (needs a guest that boots and asks).
+    wait_for_lease: bool = False
+    # libvirt's AppArmor/SELinux drivers do not label the fw_cfg Ignition file
+    # (terraform-provider-libvirt#142); a throwaway test VM runs unconfined instead.
+    unconfined: bool = True
 
     @field_validator("base_image_sha256")
     @classmethod

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+import pytest
 
 
 class Mocks(pulumi.runtime.Mocks):
@@ -35,6 +36,13 @@ from homelab.config import load_stack_config, read_stack_file  # noqa: E402
 from homelab.hostplan import plan_host  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _our_mocks():
+    # Other test modules install their own mocks; these tests need this module's.
+    MOCKS.resources.clear()
+    pulumi.runtime.set_mocks(MOCKS, preview=False)
 
 
 def _plan(stack: str):
@@ -98,3 +106,28 @@ def test_container_outputs():
     return pulumi.Output.all(
         rustfs.unit_name, rustfs.image, rustfs.secret_keys, rustfs.content
     ).apply(check)
+
+
+@pulumi.runtime.test
+def test_vm_wiring_replaces_on_new_ignition():
+    from components.vm import TestVM
+    from homelab.vmconfig import VmConfig
+
+    cfg = VmConfig(base_image="/img.qcow2", base_image_sha256="a" * 64, uri="qemu:///session")
+    vm = TestVM("homelab-t", cfg, pulumi.Output.secret('{"ignition":{}}'), "/cache/img", "qemu")
+
+    def check(_):
+        by_type = {r.typ: r for r in MOCKS.resources if r.name.startswith("homelab-t")}
+        assert by_type["pulumi:providers:libvirt"].inputs["uri"] == "qemu:///session"
+        dom = by_type["libvirt:index/domain:Domain"]
+        assert dom.inputs["type"] == "qemu"
+        assert "<seclabel type=\"none\"/>" in dom.inputs["xml"]["xslt"]
+        assert "homelab-t-console.log" in dom.inputs["xml"]["xslt"]
+        root = by_type["libvirt:index/volume:Volume"]
+        ign = by_type["libvirt:index/ignition:Ignition"]
+        name = ign.inputs["name"]
+        name = name.get("value", name) if isinstance(name, dict) else name  # secret wrapper
+        assert name.startswith("homelab-t-") and name.endswith(".ign")
+        assert root.inputs["format"] == "qcow2"
+
+    return vm.ssh_command.apply(check)
