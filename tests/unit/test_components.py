@@ -69,8 +69,7 @@ def test_mouse_host_children_and_plain_butane():
         cmds = [r for r in MOCKS.resources if r.typ == "command:local:Command"]
         cmd = next(r for r in cmds if r.name == "mouse-ignition")
         assert cmd.inputs["create"] == BUTANE_SCRIPT
-        kids = {r.name for r in MOCKS.resources if r.typ == "homelab:quadlet:Container"}
-        assert {"mouse-rustfs", "mouse-netdata"} <= kids
+        assert set(host.containers) == {"rustfs", "netdata"}
 
     return pulumi.Output.all(host.butane, host.ignition.is_secret()).apply(check)
 
