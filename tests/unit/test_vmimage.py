@@ -7,6 +7,7 @@ import hashlib
 import http.server
 import lzma
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -63,7 +64,7 @@ def test_wrong_checksum_is_refused_and_nothing_cached(served, tmp_path):
 
 def test_domain_type_detection_here():
     # This machine has /dev/kvm but no VMX/SVM: TCG is the only thing that works.
-    flags = open("/proc/cpuinfo").read()
+    flags = Path("/proc/cpuinfo").read_text()
     expected = "kvm" if (" vmx" in flags or " svm" in flags) else "qemu"
     assert detect_domain_type("qemu:///system") == expected
     assert detect_domain_type("qemu+ssh://core@host/system") == "kvm"
