@@ -70,11 +70,10 @@ class TestVM(pulumi.ComponentResource):
         )
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         # Everything that must start over with a new Ignition carries its digest in its name.
-        ign_digest = pulumi.Output.secret(
-            pulumi.Output.from_input(ignition).apply(
-                lambda s: hashlib.sha256(s.encode()).hexdigest()[:12]
-            )
+        digest: pulumi.Output[str] = pulumi.Output.from_input(ignition).apply(
+            lambda s: hashlib.sha256(s.encode()).hexdigest()[:12]
         )
+        ign_digest: pulumi.Output[str] = pulumi.Output.secret(digest)
 
         if cfg.pool:
             pool_name: pulumi.Input[str] = cfg.pool
@@ -158,7 +157,7 @@ class TestVM(pulumi.ComponentResource):
         )
         self.domain_name = domain.name
         self.ip = domain.network_interfaces.apply(
-            lambda nics: (nics[0].addresses or [None])[0] if nics else None
+            lambda nics: nics[0].addresses[0] if nics and nics[0].addresses else None
         )
         self.ssh_command = self.ip.apply(
             lambda ip: f"ssh core@{ip}" if ip else f"virsh -c {cfg.uri} domifaddr {name}"

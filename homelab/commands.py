@@ -14,7 +14,7 @@ from homelab.tools import ToolError
 REPO = Path(__file__).resolve().parent.parent
 
 
-def add_subcommands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
     b = sub.add_parser("build", help="write a stack's host files, Butane and Ignition to DIR")
     b.add_argument("stack")
     b.add_argument("--out", required=True, type=Path)
