@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from homelab.build import build
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
+from homelab.build import build  # noqa: E402
 
 UNIT = """[Unit]
 Description=bench {i}

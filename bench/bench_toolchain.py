@@ -1,0 +1,55 @@
+"""Toolchain figures: warm `scripts/install-tools`, and `pulumi preview` of the tiny program
+against a floor (`pulumi version`), medians of N runs measured side by side.
+
+Usage: uv run python bench/bench_toolchain.py [--runs 5]
+(Cold install: HOMELAB_CACHE=/tmp/empty scripts/install-tools, timed once; see NOTES.md.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+from tests.e2e.pulumi_cli import new_stack, tools_env  # noqa: E402
+
+
+def timed(cmd: list[str], **kw) -> float:
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True, **kw)
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    n = ap.parse_args().runs
+    warm = [timed([str(REPO / "scripts" / "install-tools")]) for _ in range(n)]
+    print(f"install-tools, warm: median {statistics.median(warm):.2f} s ({n} runs)")
+    with tempfile.TemporaryDirectory() as d:
+        project = Path(d) / "tiny"
+        shutil.copytree(REPO / "tests" / "e2e" / "tiny_program", project)
+        st = new_stack(project, Path(d) / "state", "bench")
+        st.run("up", "--yes", "--skip-preview")
+        env = tools_env(PULUMI_BACKEND_URL=st.env["PULUMI_BACKEND_URL"])
+        floor, preview = [], []
+        for _ in range(n):  # interleaved, so machine noise hits both alike
+            floor.append(timed(["pulumi", "version"], env=env))
+            preview.append(timed(["pulumi", "preview", "--stack", "bench", "--non-interactive"],
+                                 cwd=project, env=env))
+        f, p = statistics.median(floor), statistics.median(preview)
+        print(f"pulumi version (floor): median {f:.3f} s")
+        print(f"pulumi preview (tiny, 2 resources, dynamic provider): median {p:.3f} s")
+        print(f"ratio preview/floor: {p / f:.1f}x")
+        st.run("destroy", "--yes", "--skip-preview")
+
+
+if __name__ == "__main__":
+    main()
