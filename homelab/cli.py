@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 from homelab import commands
+from homelab.quadlet import QuadletError, check, parse_unit
 from homelab.tools import ToolError, quadlet_dryrun
-from homelab.unitfile import UnitError, lint, parse
 
 
 def quadlet_check(files: list[Path], generator: bool) -> int:
@@ -16,22 +16,12 @@ def quadlet_check(files: list[Path], generator: bool) -> int:
     bad = 0
     texts: dict[str, str] = {}
     for path in files:
-        try:
-            text = path.read_text()
-            unit = parse(text, str(path))
-        except OSError as exc:
-            print(f"{path}:0: cannot read: {exc.strerror}")
-            bad += 1
-            continue
-        except UnitError as exc:
-            print(exc)
-            bad += 1
-            continue
-        problems = lint(unit)
+        problems = check(path)
         for p in problems:
             print(p)
         bad += len(problems)
-        texts[path.name] = text
+        if not problems:
+            texts[path.name] = path.read_text()
     if generator and texts and not bad:
         try:
             quadlet_dryrun(texts)
@@ -44,17 +34,18 @@ def quadlet_check(files: list[Path], generator: bool) -> int:
 
 def quadlet_fmt(path: Path) -> int:
     try:
-        unit = parse(path.read_text(), str(path))
-    except UnitError as exc:
+        unit = parse_unit(path.read_text(), str(path))
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"{path}:0: cannot read: {exc}", file=sys.stderr)
+        return 1
+    except QuadletError as exc:
         print(exc, file=sys.stderr)
         return 1
     sys.stdout.write(unit.render())
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m homelab")
-    sub = ap.add_subparsers(dest="command", required=True)
+def add_quadlet_parser(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("quadlet", help="lint or format Quadlet files")
     qsub = q.add_subparsers(dest="action", required=True)
     c = qsub.add_parser("check", help="FILE:LINE: message per problem; non-zero on any")
@@ -66,10 +57,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     f = qsub.add_parser("fmt", help="print the canonical text")
     f.add_argument("file", type=Path)
+    q.set_defaults(func=main_quadlet)
+
+
+def main_quadlet(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return quadlet_check(args.files, not args.no_generator)
+    return quadlet_fmt(args.file)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m homelab")
+    sub = ap.add_subparsers(dest="command", required=True)
+    add_quadlet_parser(sub)
     commands.add_subcommands(sub)
     args = ap.parse_args(argv)
-    if args.command == "quadlet":
-        if args.action == "check":
-            return quadlet_check(args.files, not args.no_generator)
-        return quadlet_fmt(args.file)
     return int(args.func(args))

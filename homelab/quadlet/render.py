@@ -1,0 +1,56 @@
+"""Canonical text of a unit: podman's own layout (UnitFile.Write), tidied.
+
+Sections in source order (a repeated [Group] is merged into its first occurrence, as podman
+merges it), one `key=value` per line with continuation lines joined, values exactly as
+podman stores them (so podman reads the same values back), comments kept in place (podman
+copies them into the generated unit), runs of blank lines collapsed, and one blank line
+between sections. `render(parse(render(parse(x)))) == render(parse(x))`.
+"""
+
+from __future__ import annotations
+
+from homelab.quadlet.model import Line, QuadletUnit
+
+
+def _tidy(lines: list[Line]) -> list[Line]:
+    out: list[Line] = []
+    for ln in lines:
+        blank = ln.key is None and not ln.value
+        if blank and (not out or (out[-1].key is None and not out[-1].value)):
+            continue
+        out.append(ln)
+    while out and out[-1].key is None and not out[-1].value:
+        out.pop()
+    return out
+
+
+def render_line(ln: Line) -> str:
+    if ln.key is None:
+        return ln.value
+    v = ln.value
+    if "\n" in v or v.endswith("\\"):
+        # A newline or a trailing backslash cannot be written as one unit-file line.
+        raise ValueError(f"{ln.key}={v!r}: value cannot be written on one line")
+    return f"{ln.key}={v}"
+
+
+def render(unit: QuadletUnit) -> str:
+    out: list[str] = []
+    carry: list[Line] = []
+    last = len(unit.sections) - 1
+    for i, s in enumerate(unit.sections):
+        entries = list(s.entries)
+        trail: list[Line] = []
+        if i < last:
+            # Comments after a section's last key are read back as comments of the next
+            # header (podman attaches them there), so write them there: a fixed point.
+            end = max((j for j, e in enumerate(entries) if e.key is not None), default=-1)
+            entries, trail = entries[: end + 1], entries[end + 1 :]
+        if i:
+            out.append("")
+        out.extend(render_line(c) for c in _tidy(carry + s.comments))
+        if s.name:
+            out.append(f"[{s.name}]")
+        out.extend(render_line(e) for e in _tidy(entries))
+        carry = trail
+    return "\n".join(out) + "\n" if out else ""
