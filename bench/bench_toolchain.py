@@ -42,8 +42,13 @@ def main() -> None:
         floor, preview = [], []
         for _ in range(n):  # interleaved, so machine noise hits both alike
             floor.append(timed(["pulumi", "version"], env=env))
-            preview.append(timed(["pulumi", "preview", "--stack", "bench", "--non-interactive"],
-                                 cwd=project, env=env))
+            preview.append(
+                timed(
+                    ["pulumi", "preview", "--stack", "bench", "--non-interactive"],
+                    cwd=project,
+                    env=env,
+                )
+            )
         f, p = statistics.median(floor), statistics.median(preview)
         print(f"pulumi version (floor): median {f:.3f} s")
         print(f"pulumi preview (tiny, 2 resources, dynamic provider): median {p:.3f} s")

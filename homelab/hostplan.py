@@ -15,11 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from homelab.config import NAMESPACE, ContainerConfig, StackConfig, locate
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink, sha256
-from homelab.unitfile import Unit as QuadletUnit
-from homelab.unitfile import UnitError as QuadletError
-from homelab.unitfile import best_practices
-from homelab.unitfile import lint as lint_unit
-from homelab.unitfile import parse as parse_unit
+from homelab.quadlet import QuadletError, QuadletUnit, best_practices, lint_unit, parse_unit
 
 QUADLET_DIR = "/etc/containers/systemd"
 ENV_DIR = "/etc/homelab/env"
@@ -329,7 +325,8 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
             continue
         src = _rebase(src, host.volume_root)
         if _under(src, host.volume_root):
-            if not ({"Z", "z"} & set(vol.options)):
+            # The file's own volumes are checked by the shared best practices below.
+            if from_stack and not ({"Z", "z"} & set(vol.options)):
                 bad(
                     f"bind mount {src!r} lacks :Z; add :Z (private) or :z (shared) so SELinux "
                     "lets the container use it"
@@ -350,22 +347,18 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
 
     # --- secrets: never inline; an EnvironmentFile= carries them
     env_file = None
-    for e in unit.get("Container", "Environment"):
-        var, _, value = e.partition("=")
+    for var, value in cc.environment.items():  # the file's own: best practices below
         if SECRETISH.search(var) and value and host.production:
-            if var in cc.environment:
-                ctx.stack(("containers", name, "environment", var), _inline_secret(var, name))
-            else:
-                ctx.unit(
-                    rel, line("Container", "Environment"), "Environment", _inline_secret(var, name)
-                )
+            ctx.stack(("containers", name, "environment", var), _inline_secret(var, name))
     if cc.secrets:
         env_file = f"{ENV_DIR}/{name}.env"
         unit.add("Container", "EnvironmentFile", env_file)
 
     # --- best practices of the seed (Restart=, ZFS ordering) as errors with fixes
     zfs = host.zfs_unit
-    for p in best_practices(unit, zfs_unit=zfs if data_dirs else None):
+    # The seed's rules (Restart=, :Z, no inline secrets, pool ordering); pinning is checked
+    # above, where it is known whether the file or the stack chose the image.
+    for p in best_practices(unit, zfs_unit=zfs if data_dirs else None, data_root=host.volume_root):
         ctx.problems.append(str(p))
     if not zfs:
         # No pool on this host (e.g. the VM): drop the pool dependency so units can start.

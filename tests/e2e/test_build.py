@@ -126,7 +126,7 @@ def test_bad_input_writes_nothing(stacks, tmp_path):
     assert proc.returncode == 1
     assert "nothing written" in proc.stderr
     assert (
-        "containers/rustfs.container:11: Imagee: unknown key in [Container]; did you mean 'Image'?"
+        "containers/rustfs.container:11: unknown key 'Imagee' in [Container]; did you mean 'Image'?"
         in proc.stderr
     )
     assert not out.exists()
@@ -173,8 +173,8 @@ def test_quadlet_check_and_fmt_cli(tmp_path):
         check=False,
     )
     assert proc.returncode == 1
-    assert f"{bad}:2: Imgae: unknown key in [Container]; did you mean 'Image'?" in proc.stdout
-    assert f"{bad}:4: unknown section [Servcie]; did you mean [Service]?" in proc.stdout
+    assert f"{bad}:2: unknown key 'Imgae' in [Container]; did you mean 'Image'?" in proc.stdout
+    assert f"{bad}:4: unknown section [Servcie]" in proc.stdout
     fmt = subprocess.run(
         [
             sys.executable,

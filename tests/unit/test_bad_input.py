@@ -159,7 +159,11 @@ def test_latest_rejected_on_production_only(tmp_path):
 def test_inline_secret_rejected(tmp_path):
     text = good().replace("[Service]", "Environment=API_TOKEN=hunter2\n\n[Service]")
     msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
-    assert "API_TOKEN looks like a secret" in msg and "pulumi config set --secret" in msg
+    assert (
+        f"web.container:{line_of(text, 'API_TOKEN')}: Environment=API_TOKEN=... looks like a secret"
+        in msg
+    )
+    assert "hunter2" not in msg  # the error must not print the secret itself
     msg = problems(
         project(tmp_path, {"web": good()}, {"web": {"environment": {"DB_PASSWORD": "x"}}})
     )
@@ -197,3 +201,9 @@ def test_repo_containers_plan_for_both_stacks():
         cfg = load_stack_config(stack, read_stack_file(REPO / f"Pulumi.{stack}.yaml"), REPO)
         hp = plan_host(cfg, REPO)
         assert {c.name for c in hp.containers} == set(cfg.enabled)
+
+
+def test_file_volume_without_z(tmp_path):
+    text = good().replace("/data:Z", "/data")
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert f"web.container:{line_of(text, 'Volume=')}:" in msg and ":Z" in msg

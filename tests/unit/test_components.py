@@ -120,7 +120,7 @@ def test_vm_wiring_replaces_on_new_ignition():
         assert by_type["pulumi:providers:libvirt"].inputs["uri"] == "qemu:///session"
         dom = by_type["libvirt:index/domain:Domain"]
         assert dom.inputs["type"] == "qemu"
-        assert "<seclabel type=\"none\"/>" in dom.inputs["xml"]["xslt"]
+        assert '<seclabel type="none"/>' in dom.inputs["xml"]["xslt"]
         assert "homelab-t-console.log" in dom.inputs["xml"]["xslt"]
         root = by_type["libvirt:index/volume:Volume"]
         ign = by_type["libvirt:index/ignition:Ignition"]
