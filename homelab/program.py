@@ -11,13 +11,15 @@ from homelab.config import NAMESPACE, ConfigError, StackConfig, load_stack_confi
 
 def pulumi_config_values() -> tuple[dict[str, Any], set[str]]:
     """(non-secret homelab config, names of secret homelab keys), keys without namespace."""
-    from pulumi.runtime.config import get_config_env, get_config_secret_keys_env
+    from pulumi.runtime import config as rc
 
-    secret_keys = {
-        k.partition(":")[2] for k in get_config_secret_keys_env() if k.startswith(NAMESPACE + ":")
-    }
+    # Language hosts hand config over either in memory (set_all_config) or in the
+    # PULUMI_CONFIG environment variable, depending on their version; read both.
+    config = {**rc.get_config_env(), **rc.CONFIG.get()}
+    keys = set(rc.get_config_secret_keys_env()) | set(rc._SECRET_KEYS.get())
+    secret_keys = {k.partition(":")[2] for k in keys if k.startswith(NAMESPACE + ":")}
     values: dict[str, Any] = {}
-    for key, raw in get_config_env().items():
+    for key, raw in config.items():
         ns, _, short = key.partition(":")
         if ns != NAMESPACE or short in secret_keys:
             continue
