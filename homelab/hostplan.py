@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from homelab.config import NAMESPACE, ContainerConfig, StackConfig, locate
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink, sha256
 from homelab.quadlet import QuadletError, QuadletUnit, best_practices, lint_unit, parse_unit
+from homelab.quadlet.model import ImageRef, PublishedPort, VolumeMount
 
 QUADLET_DIR = "/etc/containers/systemd"
 ENV_DIR = "/etc/homelab/env"
@@ -60,6 +61,8 @@ class HostPlan(BaseModel):
 
 @dataclass(frozen=True)
 class Port:
+    """A validated PublishPort=: fixed host port(s), numeric, in range."""
+
     host_ip: str
     host: tuple[int, int]  # range, inclusive
     container: tuple[int, int]
@@ -69,7 +72,11 @@ class Port:
         def rng(r: tuple[int, int]) -> str:
             return str(r[0]) if r[0] == r[1] else f"{r[0]}-{r[1]}"
 
-        ip = f"{self.host_ip}:" if self.host_ip else ""
+        ip = (
+            f"[{self.host_ip}]:"
+            if ":" in self.host_ip
+            else (f"{self.host_ip}:" if self.host_ip else "")
+        )
         return f"{ip}{rng(self.host)}:{rng(self.container)}/{self.proto}"
 
 
@@ -87,99 +94,26 @@ def _port_range(text: str, what: str) -> tuple[int, int]:
 
 
 def parse_port(spec: str) -> Port:
-    """PublishPort syntax: [[ip:][hostPort]:]containerPort[/protocol]."""
-    body, _, proto = spec.partition("/")
-    proto = proto or "tcp"
-    if proto not in ("tcp", "udp", "sctp"):
-        raise ValueError(f"protocol {proto!r} must be tcp, udp or sctp")
-    ip = ""
-    if body.startswith("["):  # [::1]:8080:80
-        end = body.find("]")
-        if end < 0:
-            raise ValueError(f"unterminated IPv6 address in {spec!r}")
-        ip, body = body[: end + 1], body[end + 2 :]
-    parts = body.split(":")
-    if len(parts) == 3:
-        ip, host, ctr = parts
-    elif len(parts) == 2:
-        host, ctr = parts
-    elif len(parts) == 1:
-        raise ValueError(
-            f"{spec!r} publishes no fixed host port; write HOST:CONTAINER, e.g. 8080:80"
-        )
-    else:
-        raise ValueError(f"{spec!r} is not [ip:]hostPort:containerPort[/proto]")
-    if not host:
+    """PublishPort= as podman splits it, then held to what a home server needs: a fixed,
+    numeric host port, so two containers cannot silently fight over one."""
+    pp = PublishedPort.parse(spec)
+    if pp.protocol not in ("tcp", "udp", "sctp"):
+        raise ValueError(f"protocol {pp.protocol!r} must be tcp, udp or sctp")
+    if pp.host_port is None:
+        if ":" not in spec:
+            raise ValueError(
+                f"{spec!r} publishes no fixed host port; write HOST:CONTAINER, e.g. 8080:80"
+            )
         raise ValueError(f"{spec!r} publishes a random host port; give one, e.g. 8080:80")
-    hr, cr = _port_range(host, "host"), _port_range(ctr, "container")
+    hr = _port_range(pp.host_port, "host")
+    cr = _port_range(pp.container_port, "container")
     if hr[1] - hr[0] != cr[1] - cr[0]:
         raise ValueError(f"{spec!r}: host and container ranges differ in length")
-    return Port(ip, hr, cr, proto)
-
-
-@dataclass(frozen=True)
-class Volume:
-    source: str
-    target: str
-    options: tuple[str, ...]
-
-    @property
-    def is_bind(self) -> bool:
-        return self.source.startswith("/") or self.source.startswith(".")
-
-    @property
-    def read_only(self) -> bool:
-        return "ro" in self.options
-
-
-def parse_volume(spec: str) -> Volume:
-    parts = spec.split(":")
-    if len(parts) == 1:
-        return Volume("", parts[0], ())
-    if len(parts) == 2 and parts[1].startswith("/"):
-        return Volume(parts[0], parts[1], ())
-    if len(parts) == 2:  # anonymous volume with options
-        return Volume("", parts[0], tuple(parts[1].split(",")))
-    return Volume(parts[0], parts[1], tuple(":".join(parts[2:]).split(",")))
+    return Port(pp.host_ip or "", hr, cr, pp.protocol)
 
 
 def _named_volume(src: str) -> bool:
     return bool(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", src))
-
-
-@dataclass(frozen=True)
-class Image:
-    ref: str
-    registry: str
-    repo: str
-    tag: str | None
-    digest: str | None
-
-    @property
-    def fully_qualified(self) -> bool:
-        return bool(self.registry)
-
-    @property
-    def pinned(self) -> bool:
-        return bool(self.digest) or (self.tag is not None and self.tag != "latest")
-
-
-def parse_image(ref: str) -> Image:
-    rest, _, digest = ref.partition("@")
-    first, slash, remainder = rest.partition("/")
-    registry = ""
-    if slash and ("." in first or ":" in first or first == "localhost"):
-        registry, rest = first, remainder
-    name, colon, tag = rest.rpartition(":")
-    if not colon or "/" in tag:
-        name, tag = rest, ""
-    return Image(ref, registry, name, tag or None, digest or None)
-
-
-def with_tag(ref: str, tag: str) -> str:
-    img = parse_image(ref)
-    base = f"{img.registry}/{img.repo}" if img.registry else img.repo
-    return f"{base}:{tag}"
 
 
 # ------------------------------------------------------------------ planning
@@ -224,6 +158,7 @@ class _Ctx:
 
 def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContainer | None:
     host = ctx.cfg.host
+    before = len(ctx.problems)  # earlier containers' problems must not hide this one's
     rel = f"containers/{name}.container"
     path = ctx.project_dir / rel
     if not path.exists():
@@ -241,7 +176,7 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
         return None
     for p in lint_unit(unit):
         ctx.problems.append(str(p))
-    if ctx.problems:
+    if len(ctx.problems) > before:
         return None
 
     def line(section: str, key: str) -> int | None:
@@ -252,7 +187,7 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
         unit.set("Container", "Image", [cc.image])
     elif cc.image_tag:
         current = (unit.get("Container", "Image") or [""])[-1]
-        unit.set("Container", "Image", [with_tag(current, cc.image_tag)])
+        unit.set("Container", "Image", [ImageRef.parse(current).with_tag(cc.image_tag)])
     if cc.ports is not None:
         unit.set("Container", "PublishPort", list(cc.ports))
     for var, value in cc.environment.items():
@@ -268,7 +203,7 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
     # --- image
     images = unit.get("Container", "Image")
     image_ref = images[-1] if images else ""
-    img = parse_image(image_ref)
+    img = ImageRef.parse(image_ref)
     img_where = ("containers", name, "image" if cc.image else "image_tag")
     if not img.fully_qualified:
         ctx.unit(
@@ -276,7 +211,7 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
             line("Container", "Image"),
             "Image",
             f"{image_ref!r} is a short name; use a fully qualified name such as "
-            f"docker.io/{img.repo}:TAG (short names are resolved by a registry search)",
+            f"docker.io/{img.name}:TAG (short names are resolved by a registry search)",
         )
     if host.production and not img.pinned:
         msg = (
@@ -312,8 +247,8 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
             else:
                 ctx.unit(rel, line("Container", "Volume"), "Volume", msg)
 
-        vol = parse_volume(spec)
-        src = vol.source
+        vol = VolumeMount.parse(spec)
+        src = vol.source or ""
         if not src or _named_volume(src) or src.endswith(".volume"):
             new_vols.append(spec)
             continue
@@ -333,7 +268,7 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
                 )
             data_dirs.append(src)
         elif src in cc.host_paths or any(_under(src, h) for h in cc.host_paths):
-            if not vol.read_only:
+            if "ro" not in vol.options:
                 bad(f"host path {src!r} must be mounted read-only (:ro)")
         else:
             bad(
@@ -368,21 +303,19 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
             if vals != kept:
                 unit.set("Unit", key, [v for v in kept if v])
 
-    return (
-        PlannedContainer(
-            name=name,
-            source=rel,
-            unit_path=f"{QUADLET_DIR}/{name}.container",
-            service=f"{name}.service",
-            text=unit.render(),
-            image=(unit.get("Container", "Image") or [""])[-1],
-            ports=tuple(p.canonical() for p in ports),
-            data_dirs=tuple(dict.fromkeys(data_dirs)),
-            secrets=dict(cc.secrets),
-            env_file=env_file,
-        )
-        if not ctx.problems
-        else None
+    if len(ctx.problems) > before:
+        return None
+    return PlannedContainer(
+        name=name,
+        source=rel,
+        unit_path=f"{QUADLET_DIR}/{name}.container",
+        service=f"{name}.service",
+        text=unit.render(),
+        image=(unit.get("Container", "Image") or [""])[-1],
+        ports=tuple(p.canonical() for p in ports),
+        data_dirs=tuple(dict.fromkeys(data_dirs)),
+        secrets=dict(cc.secrets),
+        env_file=env_file,
     )
 
 
@@ -431,9 +364,8 @@ def plan_host(cfg: StackConfig, project_dir: Path) -> HostPlan:
     planned: list[PlannedContainer] = []
     units: dict[str, QuadletUnit] = {}
     for name in cfg.enabled:
-        before = len(ctx.problems)
         pc = _plan_container(ctx, name, cfg.containers[name])
-        if pc is not None and len(ctx.problems) == before:
+        if pc is not None:
             planned.append(pc)
             units[name] = parse_unit(pc.text, pc.source)
     _cross_checks(ctx, planned, units)

@@ -207,3 +207,10 @@ def test_file_volume_without_z(tmp_path):
     text = good().replace("/data:Z", "/data")
     msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
     assert f"web.container:{line_of(text, 'Volume=')}:" in msg and ":Z" in msg
+
+
+def test_every_container_reports_at_once(tmp_path):
+    a = good("a", 8080).replace("Image=", "Imagee=")
+    b = good("b", 8081).replace("/data:Z", "/data")
+    msg = problems(project(tmp_path, {"a": a, "b": b}, {"a": {}, "b": {}}))
+    assert "containers/a.container:" in msg and "containers/b.container:" in msg
