@@ -11,8 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _absolute(v: str) -> str:
+    if not v.startswith("/") or "/../" in v + "/" or "//" in v:
+        raise ValueError(f"managed path must be absolute and normalised: {v!r}")
+    return v
+
+
+HostPath = Annotated[str, AfterValidator(_absolute)]
 
 
 class ManagedFile(BaseModel):
@@ -20,7 +30,7 @@ class ManagedFile(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    path: str  # absolute path on the host
+    path: HostPath
     content: str = ""  # ignored when `secret_env` is set
     mode: int = 0o644
     uid: int = 0
@@ -31,13 +41,6 @@ class ManagedFile(BaseModel):
     secret_env: tuple[tuple[str, str], ...] = ()
     # False: left out of Ignition (delivered over SSH after first boot instead).
     in_ignition: bool = True
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, v: str) -> str:
-        if not v.startswith("/") or "/../" in v + "/" or "//" in v:
-            raise ValueError(f"managed path must be absolute and normalised: {v!r}")
-        return v
 
     @property
     def secret(self) -> bool:
@@ -63,15 +66,8 @@ class ManagedLink(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    path: str
+    path: HostPath
     target: str
-
-    @field_validator("path")
-    @classmethod
-    def _absolute(cls, v: str) -> str:
-        if not v.startswith("/") or "/../" in v + "/" or "//" in v:
-            raise ValueError(f"managed path must be absolute and normalised: {v!r}")
-        return v
 
 
 class FileSet(BaseModel):
