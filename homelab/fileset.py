@@ -52,7 +52,7 @@ class ManagedDir(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    path: str
+    path: HostPath
     mode: int = 0o755
     uid: int = 0
     gid: int = 0
