@@ -1,0 +1,229 @@
+"""`homelab:push:HostPush`: bring a running host to a FileSet over SSH, with drift in preview.
+
+A Pulumi dynamic provider (the engine pickles `HostPushProvider` into the state by reference,
+so the provider process imports this module: the project directory must be on sys.path,
+which it is because the engine starts providers in the project directory). All the work is
+in `homelab.push`; this file maps it onto check/diff/create/update/read.
+
+- check: ONE SSH connection reads the live state; the drift (path -> what differs) is put
+  into the checked inputs as `drift`, so `pulumi preview --diff` shows every drifted path.
+- diff: changes iff there is drift (or push settings changed); no connection.
+- create/update: ONE SSH connection pushes the new generation (homelab/remote/apply.sh).
+- read (`pulumi refresh`): the live hashes and drift.
+- delete: leaves the host as it is (data and running services are never removed by a delete).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+from pulumi.dynamic import (
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+
+from homelab import push
+from homelab.fileset import FileSet
+
+_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
+_SETTINGS = ("connection", "health_timeout", "settle")
+
+
+def _known(v: Any) -> bool:
+    if isinstance(v, dict):
+        return all(_known(x) for x in v.values())
+    if isinstance(v, list):
+        return all(_known(x) for x in v)
+    return v != _UNKNOWN
+
+
+class HostPushProvider(ResourceProvider):
+    def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, dict[str, Any]]:
+        return (
+            push.Connection.from_dict(props["connection"]),
+            push.normalize_manifest(props["manifest"]),
+        )
+
+    def _hashes(self, props: Mapping[str, Any]) -> dict[str, str]:
+        return push.desired_hashes(
+            push.normalize_manifest(props["manifest"]),
+            props["contents"],
+            props.get("secret_contents") or {},
+        )
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        news = dict(news)
+        if not _known(news):
+            return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
+        conn, manifest = self._parts(news)
+        live = push.read_live(conn, manifest)
+        news["drift"] = push.compute_drift(manifest, self._hashes(news), live)
+        news["live_generation"] = live.generation
+        return CheckResult(news, [])
+
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if not _known(news.get("drift", _UNKNOWN)):
+            return DiffResult(changes=True)
+        changed = [k for k in _SETTINGS if olds.get(k) != news.get(k)]
+        return DiffResult(changes=bool(news["drift"]) or bool(changed), replaces=[])
+
+    def _push(self, props: dict[str, Any]) -> dict[str, Any]:
+        conn, manifest = self._parts(props)
+        secrets = props.get("secret_contents") or {}
+        hashes = self._hashes(props)
+        drift = props.get("drift") or {}
+        outs = dict(props)
+        if drift or not props.get("generation"):
+            res = push.apply(
+                conn,
+                manifest,
+                props["contents"],
+                secrets,
+                int(props["health_timeout"]),
+                int(props["settle"]),
+            )
+            outs.update(
+                generation=res.generation,
+                applied_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                restarted=res.restarted,
+                started=res.started,
+                stopped=res.stopped,
+            )
+        outs["healed"] = drift
+        outs["drift"] = {}
+        outs["hashes"] = {p: h for p, h in hashes.items() if not manifest["files"][p]["secret"]}
+        outs["secret_hashes"] = {p: h for p, h in hashes.items() if manifest["files"][p]["secret"]}
+        return outs
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        props = dict(props, generation="")
+        conn = push.Connection.from_dict(props["connection"])
+        return CreateResult(f"{conn.host}:{conn.port}", self._push(props))
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        kept = ("generation", "applied_at", "restarted", "started", "stopped")
+        news = {**news, **{k: olds.get(k) for k in kept}}
+        return UpdateResult(self._push(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        conn, manifest = self._parts(props)
+        live = push.read_live(conn, manifest)
+        outs = dict(props)
+        outs["drift"] = push.compute_drift(manifest, self._hashes(props), live)
+        outs["live_generation"] = live.generation
+        live_hashes = {p: f.sha256 for p, f in live.files.items() if f is not None}
+        outs["hashes"] = {
+            p: h for p, h in live_hashes.items() if not manifest["files"][p]["secret"]
+        }
+        outs["secret_hashes"] = {
+            p: h for p, h in live_hashes.items() if manifest["files"][p]["secret"]
+        }
+        return ReadResult(id_, outs)
+
+    def delete(self, _id: str, _props: dict[str, Any]) -> None:
+        # Deliberately nothing: removing the stack must not take a production host down.
+        return None
+
+
+class _HostPushResource(Resource):
+    generation: pulumi.Output[str]
+    applied_at: pulumi.Output[str]
+    hashes: pulumi.Output[dict[str, str]]
+    secret_hashes: pulumi.Output[dict[str, str]]
+    drift: pulumi.Output[dict[str, str]]
+    healed: pulumi.Output[dict[str, str]]
+    restarted: pulumi.Output[list[str]]
+
+    def __init__(
+        self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None
+    ) -> None:
+        outs = dict.fromkeys(
+            (
+                "generation",
+                "applied_at",
+                "hashes",
+                "secret_hashes",
+                "drift",
+                "healed",
+                "restarted",
+                "started",
+                "stopped",
+                "live_generation",
+            )
+        )
+        super().__init__(HostPushProvider(), name, {**outs, **props}, opts)
+
+
+class HostPush(pulumi.ComponentResource):
+    """Push `fileset` to the host at `connection` (homelab.push.Connection fields)."""
+
+    generation: pulumi.Output[str]
+    applied_at: pulumi.Output[str]
+    hashes: pulumi.Output[dict[str, str]]
+    secret_hashes: pulumi.Output[dict[str, str]]
+    drift: pulumi.Output[dict[str, str]]
+
+    def __init__(
+        self,
+        name: str,
+        fileset: FileSet,
+        connection: Mapping[str, Any],
+        secrets: Mapping[str, pulumi.Input[str]] | None = None,
+        health_timeout: int = 90,
+        settle: int = 5,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("homelab:push:HostPush", name, None, opts)
+        conn = push.Connection.from_dict(connection)  # fails early on a missing host key
+        fs = fileset
+        secret_files: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
+            pulumi.Output.all(**(secrets or {})).apply(lambda vals: push.secret_contents(fs, vals))
+        )
+        props: dict[str, Any] = {
+            "connection": conn.to_dict(),
+            "manifest": push.build_manifest(fs),
+            "contents": push.plain_contents(fs),
+            "secret_contents": secret_files,
+            "health_timeout": health_timeout,
+            "settle": settle,
+        }
+        res = _HostPushResource(
+            f"{name}-host",
+            props,
+            pulumi.ResourceOptions(
+                parent=self,
+                additional_secret_outputs=["secret_contents", "secret_hashes"],
+                # Deleting the resource never touches the host (see HostPushProvider.delete).
+                retain_on_delete=True,
+                custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
+            ),
+        )
+        self.generation = res.generation
+        self.applied_at = res.applied_at
+        self.hashes = res.hashes
+        self.secret_hashes = res.secret_hashes
+        self.drift = res.drift
+        # Drift is known during preview (the checked inputs): say it loudly.
+        self.drift.apply(_warn_drift)
+        self.register_outputs(
+            {
+                "generation": self.generation,
+                "applied_at": self.applied_at,
+                "hashes": self.hashes,
+                "secret_hashes": self.secret_hashes,
+                "drift": self.drift,
+            }
+        )
+
+
+def _warn_drift(drift: Mapping[str, str] | None) -> None:
+    if drift:
+        pulumi.log.warn(push.drift_summary(drift))

@@ -1,0 +1,49 @@
+# read.sh — live state of the managed paths, read as root over one SSH connection.
+# homelab.push appends one call per managed item (file/dir/link/unit/quadlets) and sends the
+# whole script on stdin of `sh -s`. Output: one tab-separated record per line (parse_live).
+B=/etc/homelab
+T=$(printf '\t')
+cur=$(readlink "$B/current" 2>/dev/null || true)
+printf 'G\t%s\n' "${cur##*/}"
+if [ -f "$B/pending" ]; then
+    while read -r u; do printf 'P\t%s\n' "$u"; done <"$B/pending"
+fi
+file() {
+    if [ -f "$1" ]; then
+        h=$(sha256sum <"$1" | cut -d' ' -f1)
+        s=$(stat -L -c "%a$T%u$T%g" "$1")
+        l=plain
+        if [ -L "$1" ]; then
+            l=other
+            [ "$(readlink "$1")" = "$B/current/root$1" ] && l=link
+        fi
+        printf 'F\t%s\t%s\t%s\t%s\n' "$1" "$h" "$s" "$l"
+    elif [ -e "$1" ]; then
+        printf 'O\t%s\n' "$1"
+    else
+        printf 'M\t%s\n' "$1"
+    fi
+}
+dir() {
+    if [ -d "$1" ]; then
+        printf 'D\t%s\t%s\n' "$1" "$(stat -L -c "%a$T%u$T%g" "$1")"
+    else
+        printf 'DM\t%s\n' "$1"
+    fi
+}
+link() {
+    if [ -L "$1" ]; then
+        printf 'L\t%s\t%s\n' "$1" "$(readlink "$1")"
+    else
+        printf 'LM\t%s\n' "$1"
+    fi
+}
+unit() {
+    printf 'U\t%s\t%s\n' "$1" "$(systemctl show -p ActiveState --value "$1" 2>/dev/null)"
+}
+quadlets() {
+    [ -d "$1" ] || return 0
+    find "$1" \( -name '*.container' -o -name '*.volume' -o -name '*.network' -o -name '*.pod' \
+        -o -name '*.kube' -o -name '*.image' -o -name '*.build' \) ! -type d |
+        while read -r p; do printf 'Q\t%s\n' "$p"; done
+}
