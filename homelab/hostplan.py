@@ -140,6 +140,32 @@ def _owner(cfg: ContainerConfig, unit: QuadletUnit) -> tuple[int, int]:
     return 0, 0
 
 
+SECRETS_HELPER = "/etc/homelab/bin/podman-secrets"
+SECRETS_HELPER_TEXT = """#!/bin/sh
+# Managed by homelab. Loads container NAME's secrets from its root 0600 env file into
+# podman's secret store. As podman secrets (Secret=...,type=env) the values never enter the
+# container's stored config (podman's world-readable db.sql), as EnvironmentFile= would.
+set -eu
+name=$1
+while IFS= read -r line || [ -n "$line" ]; do
+  [ -n "$line" ] || continue
+  printf '%s' "${line#*=}" | podman secret create --replace "$name-${line%%=*}" - >/dev/null
+done < "/etc/homelab/env/$name.env"
+"""
+
+
+def wire_secrets(unit: QuadletUnit, name: str, variables: list[str]) -> str:
+    """Make `unit` take `variables` as podman secrets; returns the env file that feeds them.
+
+    The helper runs before every start, so a restart after a changed env file (rotation)
+    always sees the new values.
+    """
+    for var in variables:
+        unit.add("Container", "Secret", f"{name}-{var},type=env,target={var}")
+    unit.add("Service", "ExecStartPre", f"{SECRETS_HELPER} {name}")
+    return f"{ENV_DIR}/{name}.env"
+
+
 class _Ctx:
     def __init__(self, cfg: StackConfig, project_dir: Path):
         self.cfg = cfg
@@ -280,14 +306,13 @@ def _plan_container(ctx: _Ctx, name: str, cc: ContainerConfig) -> PlannedContain
         new_vols.append(f"{src}:{vol.target}{opts}")
     unit.set("Container", "Volume", new_vols)
 
-    # --- secrets: never inline; an EnvironmentFile= carries them
+    # --- secrets: never inline; podman secrets loaded from a root 0600 env file
     env_file = None
     for var, value in cc.environment.items():  # the file's own: best practices below
         if SECRETISH.search(var) and value and host.production:
             ctx.stack(("containers", name, "environment", var), _inline_secret(var, name))
     if cc.secrets:
-        env_file = f"{ENV_DIR}/{name}.env"
-        unit.add("Container", "EnvironmentFile", env_file)
+        env_file = wire_secrets(unit, name, sorted(cc.secrets))
 
     # --- best practices of the seed (Restart=, ZFS ordering) as errors with fixes
     zfs = host.zfs_unit
@@ -404,6 +429,8 @@ def plan_host(cfg: StackConfig, project_dir: Path) -> HostPlan:
             host.volume_root, ManagedDir(path=host.volume_root, mode=0o755, in_ignition=not on_pool)
         )
 
+    if any(pc.env_file for pc in planned):
+        files.append(ManagedFile(path=SECRETS_HELPER, content=SECRETS_HELPER_TEXT, mode=0o755))
     files.append(ManagedFile(path="/etc/hostname", content=host.hostname + "\n"))
     if host.ssh_authorized_keys:
         files.append(

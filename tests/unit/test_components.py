@@ -99,7 +99,8 @@ def test_container_outputs():
         assert unit == "rustfs.service"
         assert image.startswith("docker.io/rustfs/rustfs:")
         assert keys == ["rustfsAccessKey", "rustfsSecretKey"]
-        assert "EnvironmentFile=/etc/homelab/env/rustfs.env" in content
+        assert "Secret=rustfs-RUSTFS_SECRET_KEY,type=env,target=RUSTFS_SECRET_KEY" in content
+        assert "ExecStartPre=/etc/homelab/bin/podman-secrets rustfs" in content
         assert "changeme" not in content
 
     return pulumi.Output.all(

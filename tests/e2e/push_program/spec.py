@@ -3,6 +3,7 @@
 from typing import Any
 
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.hostplan import SECRETS_HELPER, SECRETS_HELPER_TEXT
 
 
 def build_fileset(spec: dict[str, Any]) -> FileSet:
@@ -25,11 +26,12 @@ def build_fileset(spec: dict[str, Any]) -> FileSet:
                     f"Image={c['image']}\n"
                     f"ContainerName={name}\n"
                     f"Environment=HOMELAB_REV={c.get('rev', '1')} PORT={c['port']}\n"
-                    f"EnvironmentFile=/etc/homelab/env/{name}.env\n"
+                    f"Secret={name}-WEB_PASSWORD,type=env,target=WEB_PASSWORD\n"
                     f"PublishPort=127.0.0.1:{c['port']}:{c['port']}\n"
                     f"Volume=/var/tank/services/{name}:/data:Z\n\n"
                     "[Service]\n"
-                    "Restart=on-failure\n\n"
+                    "Restart=on-failure\n"
+                    f"ExecStartPre={SECRETS_HELPER} {name}\n\n"
                     "[Install]\n"
                     "WantedBy=multi-user.target\n"
                 ),
@@ -46,6 +48,8 @@ def build_fileset(spec: dict[str, Any]) -> FileSet:
             )
         )
         dirs.append(ManagedDir(path=f"/var/tank/services/{name}", mode=0o750, uid=1000, gid=1000))
+    # The same secret wiring as the real program (homelab.hostplan.wire_secrets).
+    files.append(ManagedFile(path=SECRETS_HELPER, content=SECRETS_HELPER_TEXT, mode=0o755))
     if spec.get("broken"):
         # No Image=: podman's Quadlet generator rejects it.
         files.append(
