@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from homelab import push
+from homelab.hostplan import SECRETS_HELPER
 from tests.e2e.push_program.spec import build_fileset
 from tests.e2e.simhost import (
     CRASH_IMAGE,
@@ -66,6 +67,7 @@ def test_1_first_up_starts_every_unit(stack: Pulumi, simhost: SimHost) -> None: 
         "/etc/containers/systemd/web1.container",
         "/etc/containers/systemd/web2.container",
         "/etc/homelab/notes.txt",
+        SECRETS_HELPER,
     }
     assert out["drift"] == {}
     # Secret env file: root 0600, right content, never in the state in plain text.
