@@ -1,13 +1,15 @@
 """Toolchain figures: warm `scripts/install-tools`, and `pulumi preview` of the tiny program
 against a floor (`pulumi version`), medians of N runs measured side by side.
 
-Usage: uv run python bench/bench_toolchain.py [--runs 5]
-(Cold install: HOMELAB_CACHE=/tmp/empty scripts/install-tools, timed once; see NOTES.md.)
+Usage: uv run python bench/bench_toolchain.py [--runs 5] [--cold]
+--cold also times one install from an empty cache into a scratch copy (about 10 minutes on
+2 cores; needs the Go module proxy and Debian's mirror).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -27,10 +29,26 @@ def timed(cmd: list[str], **kw) -> float:
     return time.perf_counter() - t0
 
 
+def cold_install() -> float:
+    """install-tools in a scratch copy (only what it reads) with an empty cache."""
+    with tempfile.TemporaryDirectory() as d:
+        clone = Path(d) / "clone"
+        (clone / "scripts").mkdir(parents=True)
+        shutil.copy(REPO / "scripts" / "install-tools", clone / "scripts")
+        for f in ("pyproject.toml", "uv.lock"):
+            shutil.copy(REPO / f, clone)
+        env = {**os.environ, "HOMELAB_CACHE": str(Path(d) / "cache")}
+        return timed([str(clone / "scripts" / "install-tools")], env=env)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=5)
-    n = ap.parse_args().runs
+    ap.add_argument("--cold", action="store_true")
+    args = ap.parse_args()
+    n = args.runs
+    if args.cold:
+        print(f"install-tools, cold (empty cache): {cold_install():.0f} s")
     warm = [timed([str(REPO / "scripts" / "install-tools")]) for _ in range(n)]
     print(f"install-tools, warm: median {statistics.median(warm):.2f} s ({n} runs)")
     with tempfile.TemporaryDirectory() as d:

@@ -3,33 +3,71 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
 from homelab import commands
 from homelab.quadlet import QuadletError, check, parse_unit
+from homelab.quadlet.keys import KIND_GROUP
 from homelab.tools import ToolError, quadlet_dryrun
 
 
 def quadlet_check(files: list[Path], generator: bool) -> int:
-    """Lint each file; with `generator`, also run podman's generator over them together."""
+    """Lint each file; with `generator`, also run podman's generator over each file's folder.
+
+    podman loads every unit in a folder together, so `Network=app.network` in a checked file
+    resolves against `app.network` beside it: the generator sees the same folder here.
+    """
     bad = 0
-    texts: dict[str, str] = {}
+    clean: list[Path] = []
     for path in files:
         problems = check(path)
         for p in problems:
             print(p)
         bad += len(problems)
         if not problems:
-            texts[path.name] = path.read_text()
-    if generator and texts and not bad:
-        try:
-            quadlet_dryrun(texts)
-        except ToolError as exc:
-            for line in str(exc).splitlines():
-                print(f"{files[0] if len(files) == 1 else 'quadlet'}:0: {line}")
-            bad += 1
+            clean.append(path)
+    if generator:
+        for folder in sorted({p.parent for p in clean}):
+            bad += _generator_stage(folder, [p for p in clean if p.parent == folder])
     return 1 if bad else 0
+
+
+def _generator_stage(folder: Path, named: list[Path]) -> int:
+    """podman's generator over `folder`'s units; its messages attributed to the named files."""
+    units: dict[str, str] = {}
+    for p in sorted(folder.iterdir()):
+        if p.suffix in KIND_GROUP and p.is_file():
+            try:
+                units[p.name] = p.read_text()
+            except (OSError, UnicodeDecodeError):
+                if p in named:
+                    raise
+    try:
+        quadlet_dryrun(units, shown_dir=str(folder))
+    except ToolError as exc:
+        msgs = str(exc).removeprefix("quadlet generator: ").splitlines()
+        shown = 0
+        for msg in msgs:
+            owner = next((p for p in named if f'"{p.name}"' in msg or str(p) in msg), None)
+            if owner is None and len(named) == 1:
+                owner = named[0]
+            if owner is not None:
+                print(f"{owner}:{_line_of(owner, msg)}: {msg}")
+                shown += 1
+        return shown
+    return 0
+
+
+def _line_of(path: Path, msg: str) -> int:
+    """The line of the key a generator message names, or 0 (the message is about the file)."""
+    m = re.search(r"\b([A-Z][A-Za-z]+)(?:=| key)", msg)
+    if m:
+        for n, ln in enumerate(path.read_text().splitlines(), 1):
+            if ln.lstrip().startswith(m.group(1) + "="):
+                return n
+    return 0
 
 
 def quadlet_fmt(path: Path) -> int:

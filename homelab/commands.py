@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 from homelab.build import BuildError, build, load_for_build
-from homelab.config import ConfigError
+from homelab.config import ConfigError, stack_file
 from homelab.hostplan import PlanError
+from homelab.stackfile import write_private
 from homelab.tools import ToolError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -24,6 +25,14 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     s.add_argument("stack")
     s.add_argument("--project", type=Path, default=REPO, help=argparse.SUPPRESS)
     s.set_defaults(func=main_secrets)
+    p = sub.add_parser(
+        "stackfile", help="write the private copy of Pulumi.STACK.yaml (for --config-file)"
+    )
+    p.add_argument("stack")
+    p.add_argument("private", type=Path)
+    p.add_argument("--salt-from", type=Path, help="a stack file to take the salt from")
+    p.add_argument("--project", type=Path, default=REPO, help=argparse.SUPPRESS)
+    p.set_defaults(func=main_stackfile)
 
 
 def main_build(args: argparse.Namespace) -> int:
@@ -48,4 +57,9 @@ def main_secrets(args: argparse.Namespace) -> int:
         return 1
     for name in cfg.secret_names():
         print(name)
+    return 0
+
+
+def main_stackfile(args: argparse.Namespace) -> int:
+    write_private(stack_file(args.project, args.stack), args.private, args.salt_from)
     return 0

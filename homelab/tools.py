@@ -63,11 +63,12 @@ def validate_ignition(ignition: str) -> None:
         raise ToolError(f"ignition-validate: {out or 'failed with exit ' + str(proc.returncode)}")
 
 
-def quadlet_dryrun(units: dict[str, str]) -> str:
+def quadlet_dryrun(units: dict[str, str], shown_dir: str = "") -> str:
     """Run podman's quadlet generator (-dryrun) over `units` (file name -> text).
 
     Quadlet exits 0 even when it warns or drops a unit, so every stderr line other than
-    its 'Loading source unit file' chatter is treated as a failure.
+    its 'Loading source unit file' chatter is treated as a failure. The scratch directory
+    never appears in a message: it reads as `shown_dir` (the units' real folder), or is cut.
     """
     with tempfile.TemporaryDirectory() as d:
         for fname, text in units.items():
@@ -77,7 +78,7 @@ def quadlet_dryrun(units: dict[str, str]) -> str:
             [tool("quadlet"), "-dryrun"], capture_output=True, text=True, env=env, check=False
         )
     problems = [
-        msg
+        msg.replace(d + "/", shown_dir.rstrip("/") + "/" if shown_dir else "")
         for ln in proc.stderr.splitlines()
         if (msg := re.sub(r"^quadlet-generator\[\d+\]: ", "", ln).strip())
         and not msg.startswith("Loading source unit file")

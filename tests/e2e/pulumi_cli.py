@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
+
+from homelab.stackfile import public
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools" / "bin"
+TEST_PASSPHRASE = "homelab-test-passphrase"
 NEEDED = (
     "pulumi",
     "pulumi-language-python",
@@ -21,6 +26,36 @@ NEEDED = (
     "ignition-validate",
     "quadlet",
 )
+
+
+PROJECT_FILES = ("Pulumi.yaml", "pyproject.toml", "uv.lock", "__main__.py")
+PROJECT_DIRS = ("containers", "components", "homelab")
+
+
+def project_copy(dest: Path) -> Path:
+    """A copy of the project as a user runs it, at `dest`. Its stack files keep the tracked
+    settings but drop whatever salt or secrets the developer's own stacks put there, so a test
+    never depends on the state of the working stack files."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in PROJECT_FILES:
+        shutil.copy(REPO / f, dest / f)
+    for d in PROJECT_DIRS:
+        shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns("__pycache__"))
+    for f in REPO.glob("Pulumi.*.yaml"):
+        doc = public(yaml.safe_load(f.read_text()) or {})
+        (dest / f.name).write_text(yaml.safe_dump(doc, sort_keys=False))
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    return dest
+
+
+def program_copy(src: Path, dest: Path) -> Path:
+    """A test program at `dest`, run on the project's own lock and venv (`toolchain: uv`
+    needs pyproject.toml and uv.lock beside Pulumi.yaml)."""
+    shutil.copytree(src, dest)
+    for f in ("pyproject.toml", "uv.lock"):
+        shutil.copy(REPO / f, dest / f)
+    (dest / ".venv").symlink_to(REPO / ".venv")
+    return dest
 
 
 def require_tools(*names: str) -> None:
@@ -38,12 +73,52 @@ def tools_env(**extra: str) -> dict[str, str]:
         PULUMI_SKIP_UPDATE_CHECK="true",
         PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION="true",
         PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK="true",
-        PULUMI_CONFIG_PASSPHRASE="homelab-test-passphrase",
+        PULUMI_CONFIG_PASSPHRASE=TEST_PASSPHRASE,
         NO_COLOR="1",
     )
     env.pop("PULUMI_CONFIG_PASSPHRASE_FILE", None)
     env.update(extra)
     return env
+
+
+def run_pulumi(
+    args: list[str],
+    cwd: Path,
+    backend_dir: Path,
+    env_extra: dict[str, str] | None = None,
+    *,
+    passphrase: str = TEST_PASSPHRASE,
+    check: bool = True,
+    timeout: int = 600,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the pinned pulumi CLI in project dir `cwd` against a file:// backend in `backend_dir`.
+
+    Non-interactive, offline (no plugin downloads, no update check). With check=True a non-zero
+    exit raises AssertionError carrying the engine's stdout and stderr."""
+    require_tools("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
+    backend_dir.mkdir(parents=True, exist_ok=True)
+    env = tools_env(
+        PULUMI_BACKEND_URL=f"file://{backend_dir}",
+        PULUMI_CONFIG_PASSPHRASE=passphrase,
+        **(env_extra or {}),
+    )
+    proc = subprocess.run(
+        [str(TOOLS / "pulumi"), *args, "--non-interactive"],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=stdin,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"pulumi {' '.join(args)} exited {proc.returncode}\n"
+            f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
+        )
+    return proc
 
 
 @dataclass

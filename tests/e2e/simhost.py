@@ -221,6 +221,8 @@ def spec(rev1: str = "1", rev2: str = "1", image2: str = WEB_IMAGE, notes: bool 
 def simhost() -> Iterator[SimHost]:
     host = start_simhost()
     yield host
+    # The suite stops what it starts: the host is powered off once the session is done.
+    _run([str(SIM), "down"])
 
 
 def wait_http(host: SimHost, port: int, timeout: float = 20) -> str:

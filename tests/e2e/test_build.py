@@ -7,7 +7,6 @@ import base64
 import gzip
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys
@@ -18,18 +17,13 @@ import pytest
 
 from homelab.config import load_stack_config, read_stack_file
 from homelab.hostplan import plan_host
-from tests.e2e.pulumi_cli import REPO, new_stack, require_tools, tools_env
+from tests.e2e.pulumi_cli import REPO, new_stack, project_copy, require_tools, tools_env
 
 CANARY = "canary-7f3a9c1e-never-in-plain-text"
 
 
 def _project(tmp: Path) -> Path:
-    p = tmp / "project"
-    p.mkdir()
-    for f in ("Pulumi.yaml", "Pulumi.mouse.yaml", "Pulumi.vm-test.yaml", "pyproject.toml"):
-        shutil.copy(REPO / f, p / f)
-    shutil.copytree(REPO / "containers", p / "containers")
-    return p
+    return project_copy(tmp / "project")
 
 
 def _build(project: Path, stack: str, out: Path, env: dict[str, str]):

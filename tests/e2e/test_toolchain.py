@@ -1,75 +1,219 @@
-"""The real toolchain: pulumi engine + Python language host + dynamic providers, butane,
-ignition-validate, quadlet. Asserts on the tools' own output."""
+"""The real toolchain: pulumi engine + Python language host + dynamic providers + provider
+plugins, butane, ignition-validate, quadlet. Asserts on the tools' own output."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 import subprocess
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from tests.e2e.pulumi_cli import REPO, TOOLS, new_stack, require_tools, tools_env
+from tests.e2e.pulumi_cli import (
+    REPO,
+    TOOLS,
+    new_stack,
+    program_copy,
+    require_tools,
+    tools_env,
+)
 
 PINS = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["homelab"]["tools"]
+TEXT = "hello homelab"
 
 
-def _out(*cmd: str) -> str:
-    return subprocess.run(cmd, capture_output=True, text=True, check=True, env=tools_env()).stdout
+def _run(*cmd: str, check: bool = True, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(cmd, capture_output=True, text=True, check=check, env=tools_env(**env))
+
+
+def _plugins() -> dict[str, set[str]]:
+    """`pulumi plugin ls --json`: name -> versions registered (resource plugins)."""
+    listed = json.loads(_run(str(TOOLS / "pulumi"), "plugin", "ls", "--json").stdout or "[]")
+    out: dict[str, set[str]] = {}
+    for p in listed:
+        if p["kind"] == "resource":
+            out.setdefault(p["name"], set()).add(p["version"])
+    return out
+
+
+def _require_plugin(name: str) -> None:
+    """Fails (never skips, never xfails) with the install command when the plugin is missing."""
+    require_tools("pulumi")
+    version = PINS[f"pulumi-{name}"]
+    if version not in _plugins().get(name, set()):
+        pytest.fail(
+            f"provider plugin {name} {version} is not registered: run scripts/install-tools"
+        )
 
 
 def test_versions_match_pins():
     require_tools()
-    assert _out(str(TOOLS / "pulumi"), "version").strip() == f"v{PINS['pulumi']}"
-    assert _out(str(TOOLS / "butane"), "--version").strip() == f"Butane v{PINS['butane']}"
-    assert _out(str(TOOLS / "ignition-validate"), "--version").strip() == (
-        f"Ignition v{PINS['ignition']}"
-    )
-    assert _out(str(TOOLS / "quadlet"), "-version").strip() == PINS["podman-deb"].split("+")[0]
     locked = tomllib.loads((REPO / "uv.lock").read_text())["package"]
     sdk = next(p["version"] for p in locked if p["name"] == "pulumi")
-    assert sdk == PINS["pulumi"], "pulumi CLI and SDK must be the same version"
+    assert sdk == PINS["pulumi"], "pulumi CLI pin and SDK in uv.lock must be the same version"
+    assert _run(str(TOOLS / "pulumi"), "version").stdout.strip() == f"v{PINS['pulumi']}"
+    assert _run(str(TOOLS / "butane"), "--version").stdout.strip() == f"Butane v{PINS['butane']}"
+    assert _run(str(TOOLS / "ignition-validate"), "--version").stdout.strip() == (
+        f"Ignition v{PINS['ignition']}"
+    )
+    quadlet = _run(str(TOOLS / "quadlet"), "-version").stdout.strip()
+    assert quadlet == PINS["podman-deb"].split("+")[0]
+
+
+def test_install_tools_rejects_a_cli_pin_that_differs_from_the_sdk(tmp_path):
+    # A copy of the repo's pins with a wrong CLI version: the script must refuse loudly
+    # before building anything.
+    clone = tmp_path / "clone"
+    (clone / "scripts").mkdir(parents=True)
+    shutil.copy(REPO / "scripts" / "install-tools", clone / "scripts")
+    shutil.copy(REPO / "uv.lock", clone)
+    pyproject = (REPO / "pyproject.toml").read_text()
+    wrong = pyproject.replace(f'pulumi = "{PINS["pulumi"]}"', 'pulumi = "3.1.0"')
+    assert wrong != pyproject
+    (clone / "pyproject.toml").write_text(wrong)
+    proc = subprocess.run(
+        ["bash", str(clone / "scripts" / "install-tools"), "pulumi"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOMELAB_CACHE": str(tmp_path / "cache")},
+    )
+    assert proc.returncode != 0
+    assert f"pulumi CLI pin 3.1.0 differs from the pulumi SDK {PINS['pulumi']}" in proc.stderr
+    assert not (clone / ".tools" / "bin" / "pulumi").exists()
 
 
 def test_pulumi_up_preview_destroy_with_dynamic_provider(tmp_path):
-    project = tmp_path / "tiny"
-    shutil.copytree(REPO / "tests" / "e2e" / "tiny_program", project)
+    project = program_copy(REPO / "tests" / "e2e" / "tiny_program", tmp_path / "tiny")
     st = new_stack(project, tmp_path / "state", "dev")
 
     up = st.run("up", "--yes", "--skip-preview")
     assert "+ 2 created" in up.stdout
-    outs = st.outputs()
-    assert outs == {
-        "sha256": hashlib.sha256(b"hello homelab").hexdigest(),
-        "text": "hello homelab",
-    }
+    assert st.outputs() == {"sha256": hashlib.sha256(TEXT.encode()).hexdigest(), "text": TEXT}
 
     pre = st.run("preview", "--json")
-    steps = json.loads(pre.stdout)["changeSummary"]
-    assert steps == {"same": 2}
+    assert json.loads(pre.stdout)["changeSummary"] == {"same": 2}
 
     st.run("config", "set", "text", "changed")
-    pre = json.loads(st.run("preview", "--json").stdout)["changeSummary"]
-    assert pre == {"replace": 1, "same": 1}
+    pre = st.run("preview", "--json")
+    assert json.loads(pre.stdout)["changeSummary"] == {"replace": 1, "same": 1}
 
     down = st.run("destroy", "--yes", "--skip-preview")
     assert "- 2 deleted" in down.stdout
     assert json.loads(st.run("stack", "export").stdout)["deployment"].get("resources") in (None, [])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blocked here: the Go module proxy refuses github.com/pulumi/pulumi-command/provider "
-    "and .../pulumi-libvirt/provider at every version (403); see NOTES.md. strict: once the "
-    "plugins install, this xfail fails and must be removed.",
-)
-@pytest.mark.parametrize("plugin", ["command", "libvirt"])
-def test_provider_plugins_are_installed(plugin):
+def test_command_provider_runs_for_real_through_the_engine(tmp_path):
+    _require_plugin("command")
+    project = program_copy(REPO / "tests" / "e2e" / "tiny_program", tmp_path / "tiny")
+    marker = tmp_path / "created-by-command"
+    st = new_stack(project, tmp_path / "state", "cmd")
+    st.run("config", "set", "commandMarker", str(marker))
+
+    up = st.run("up", "--yes", "--skip-preview")
+    assert "+ 3 created" in up.stdout
+    assert marker.read_text() == TEXT  # the provider ran the command on this machine
+    assert st.outputs()["echoed"] == TEXT  # and captured its stdout
+
+    pre = st.run("preview", "--json")
+    assert json.loads(pre.stdout)["changeSummary"] == {"same": 3}
+
+    down = st.run("destroy", "--yes", "--skip-preview")
+    assert "- 3 deleted" in down.stdout
+    assert not marker.exists()  # the command's delete ran too
+
+
+def test_plugin_ls_lists_exactly_the_pinned_provider_plugins():
     require_tools("pulumi")
-    listed = _out(str(TOOLS / "pulumi"), "plugin", "ls", "--json")
-    names = {(p["name"], p["version"]) for p in json.loads(listed or "[]")}
-    assert (plugin, PINS[f"pulumi-{plugin}"]) in names, (
-        f"plugin {plugin} {PINS[f'pulumi-{plugin}']} is not installed: run scripts/install-tools"
+    assert _plugins() == {
+        "command": {PINS["pulumi-command"]},
+        "libvirt": {PINS["pulumi-libvirt"]},
+    }
+
+
+def test_install_tools_refuses_third_party_sources_that_fail_their_checksums(tmp_path):
+    tp = tmp_path / "third_party"
+    shutil.copytree(REPO.parent / "shared" / "third_party", tp)
+    tp.chmod(0o755)
+    for f in tp.iterdir():
+        f.chmod(0o644)
+    damaged = tp / "pulumi-command-1.2.1.tar.gz"
+    damaged.write_bytes(damaged.read_bytes() + b"tampered")
+    proc = subprocess.run(
+        ["bash", str(REPO / "scripts" / "install-tools"), "plugins"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOMELAB_THIRD_PARTY": str(tp), "HOMELAB_CACHE": str(tmp_path / "c")},
     )
+    assert proc.returncode == 1
+    assert "pulumi-command-1.2.1.tar.gz: FAILED" in proc.stderr
+    assert f"{tp} does not match its SHA256SUMS" in proc.stderr
+    assert not (tmp_path / "c" / "bin" / "pulumi-resource-command-1.2.1").exists()
+
+
+def test_quadlet_dryrun_generates_a_service_and_reports_a_broken_unit(tmp_path: Path):
+    require_tools("quadlet")
+    (tmp_path / "web.container").write_text("[Container]\nImage=localhost/tiny:1\nExec=httpd\n")
+    ok = _run(str(TOOLS / "quadlet"), "-dryrun", QUADLET_UNIT_DIRS=str(tmp_path))
+    assert "---web.service---" in ok.stdout
+    assert "ExecStart=/usr/bin/podman run --name systemd-%N" in ok.stdout
+    assert ok.stdout.rstrip().endswith("localhost/tiny:1 httpd")
+
+    (tmp_path / "bad.container").write_text("[Container]\nExec=true\n")
+    bad = _run(str(TOOLS / "quadlet"), "-dryrun", check=False, QUADLET_UNIT_DIRS=str(tmp_path))
+    assert bad.returncode != 0
+    assert 'converting "bad.container": no Image or Rootfs key specified' in bad.stderr
+    assert "---bad.service---" not in bad.stdout
+
+
+def test_butane_output_passes_ignition_validate_and_a_broken_one_does_not(tmp_path: Path):
+    require_tools("butane", "ignition-validate")
+    bu = "variant: fcos\nversion: 1.5.0\nstorage:\n  files:\n    - path: /etc/hello\n" + (
+        "      mode: 0644\n      contents:\n        inline: hi\n"
+    )
+    ign = subprocess.run(
+        [str(TOOLS / "butane"), "--strict"], input=bu, capture_output=True, text=True, check=True
+    ).stdout
+    doc = json.loads(ign)
+    assert doc["ignition"]["version"] == "3.4.0"
+    assert doc["storage"]["files"][0] == {
+        "path": "/etc/hello",
+        "contents": {"compression": "", "source": "data:,hi"},
+        "mode": 0o644,
+    }
+    good = tmp_path / "good.ign"
+    good.write_text(ign)
+    assert _run(str(TOOLS / "ignition-validate"), str(good)).returncode == 0
+
+    doc["storage"]["files"][0]["path"] = "etc/hello"
+    bad = tmp_path / "bad.ign"
+    bad.write_text(json.dumps(doc))
+    res = _run(str(TOOLS / "ignition-validate"), str(bad), check=False)
+    assert res.returncode != 0
+    assert "path not absolute" in res.stdout + res.stderr
+
+
+def test_mise_toml_pins_the_same_versions():
+    # mise.toml is the route for machines with internet; it must not drift from the pins.
+    tools = tomllib.loads((REPO / "mise.toml").read_text())["tools"]
+    assert tools["pulumi"] == PINS["pulumi"]
+    assert tools["butane"] == PINS["butane"]
+    assert tools["github:coreos/ignition"]["version"] == PINS["ignition"]
+    setup = "\n".join(tomllib.loads((REPO / "mise.toml").read_text())["tasks"]["setup"]["run"])
+    assert f"resource command {PINS['pulumi-command']}" in setup
+    assert f"resource libvirt {PINS['pulumi-libvirt']}" in setup
+
+
+def test_env_sh_works_from_any_directory(tmp_path: Path):
+    out = subprocess.run(
+        ["bash", "-c", "source ../../scripts/env.sh && command -v pulumi && echo $PULUMI_HOME"],
+        cwd=REPO / "tests" / "e2e",
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
+    ).stdout.split()
+    assert out == [str(TOOLS / "pulumi"), str(REPO / ".tools" / "pulumi-home")]

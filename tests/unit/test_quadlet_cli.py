@@ -55,3 +55,27 @@ def test_fmt_reports_parse_errors(tmp_path):
     f.write_text("[Container]\nnot a line\n")
     proc = _run("fmt", str(f))
     assert proc.returncode == 1 and f"{f}:2: " in proc.stderr
+
+
+def _app_with_network(folder: Path, with_network: bool) -> Path:
+    folder.mkdir()
+    app = folder / "app.container"
+    app.write_text("[Container]\nImage=docker.io/a/b:1\nNetwork=app.network\n")
+    if with_network:
+        (folder / "app.network").write_text("[Network]\nSubnet=10.89.7.0/24\n")
+    return app
+
+
+def test_check_resolves_sibling_units_in_every_stage_like_podman(tmp_path):
+    # podman loads the whole folder; so does check, generator stage included.
+    app = _app_with_network(tmp_path / "pair", with_network=True)
+    proc = _run("check", str(app))
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_check_alone_reports_the_missing_sibling_at_its_line(tmp_path):
+    app = _app_with_network(tmp_path / "alone", with_network=False)
+    proc = _run("check", str(app))
+    assert proc.returncode == 1
+    assert proc.stdout == f"{app}:3: requested Quadlet unit app.network was not found\n"
+    assert "/tmp/tmp" not in proc.stdout + proc.stderr

@@ -1,9 +1,11 @@
-"""Tiny program for the toolchain test: one Python dynamic-provider resource."""
+"""Tiny program for the toolchain test: one Python dynamic-provider resource and, with config
+`commandMarker: PATH`, one `command:local:Command` (needs the real command provider plugin)."""
 
 import hashlib
 
 import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ResourceProvider
+from pulumi_command import local
 
 
 class Digest(ResourceProvider):
@@ -22,7 +24,19 @@ class DigestResource(pulumi.dynamic.Resource):
         super().__init__(Digest(), name, {"text": text, "sha256": None})
 
 
-text = pulumi.Config().get("text") or "hello homelab"
+config = pulumi.Config()
+text = config.get("text") or "hello homelab"
 d = DigestResource("digest", text)
 pulumi.export("sha256", d.sha256)
 pulumi.export("text", text)
+
+marker = config.get("commandMarker")
+if marker:
+    # A real command through the command provider: create writes `marker`, delete removes it.
+    echo = local.Command(
+        "echo",
+        create=f"printf '%s' '{text}' | tee '{marker}'",
+        delete=f"rm -f '{marker}'",
+        triggers=[text],
+    )
+    pulumi.export("echoed", echo.stdout)
