@@ -3,20 +3,18 @@ and secrets decrypted by the real pulumi CLI from a file backend."""
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
 import os
 import stat
 import subprocess
 import sys
-import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from homelab.config import load_stack_config, read_stack_file
 from homelab.hostplan import plan_host
+from tests import ignition
 from tests.e2e.pulumi_cli import REPO, new_stack, project_copy, require_tools, tools_env
 
 CANARY = "canary-7f3a9c1e-never-in-plain-text"
@@ -45,16 +43,6 @@ def _build(project: Path, stack: str, out: Path, env: dict[str, str]):
         text=True,
         check=False,
     )
-
-
-def _decode(contents: dict) -> str:
-    head, _, data = contents["source"].partition(",")
-    raw = (
-        base64.b64decode(data) if head.endswith(";base64") else urllib.parse.unquote_to_bytes(data)
-    )
-    if contents.get("compression") == "gzip":
-        raw = gzip.decompress(raw)
-    return raw.decode()
 
 
 @pytest.fixture
@@ -87,7 +75,7 @@ def test_build_writes_the_exact_tree(stacks, tmp_path, stack):
     assert stat.S_IMODE(ign_path.stat().st_mode) == 0o600
     ign = json.loads(ign_path.read_text())
     assert ign["ignition"]["version"] == "3.4.0"
-    in_ign = {f["path"]: _decode(f["contents"]) for f in ign["storage"]["files"]}
+    in_ign = {p: content for p, (content, _mode) in ignition.files(ign).items()}
 
     # Every file of the tree that Ignition carries is byte-identical in both.
     for f in plan.fileset.files:
