@@ -371,7 +371,7 @@ def _cross_checks(
                 seen_ports[key] = pc.name
     names: dict[str, str] = {}
     for pc in planned:
-        cname = (units[pc.name].get("Container", "ContainerName") or [f"systemd-{pc.name}"])[-1]
+        cname = units[pc.name].container_name
         if cname in names:
             ctx.unit(
                 pc.source,

@@ -389,11 +389,17 @@ class QuadletUnit(BaseModel):
 
     @property
     def container_name(self) -> str:
-        """ContainerName=, or podman's default (systemd-%N, systemd-%p_%i for templates)."""
+        """ContainerName=, or podman's default with systemd's specifiers expanded: podman
+        writes `systemd-%N` (the service's name, so ServiceName= counts), `systemd-%p_%i` for
+        a template (%i stays when the file names no instance)."""
         v = self.lookup("Container", "ContainerName")
         if v:
             return v
-        return "systemd-%p_%i" if "@" in self.basename else "systemd-%N"
+        stem = self.service_name.removesuffix(".service")
+        if "@" in stem:
+            prefix, _, instance = stem.partition("@")
+            return f"systemd-{prefix}_{instance or '%i'}"
+        return f"systemd-{stem}"
 
     @property
     def ports(self) -> list[PublishedPort]:

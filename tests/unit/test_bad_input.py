@@ -120,6 +120,14 @@ def test_duplicate_container_name(tmp_path):
     assert f"containers/b.container:{line_of(b, 'ContainerName=')}:" in msg
 
 
+def test_duplicate_default_container_name(tmp_path):
+    # b names no container, so podman calls it systemd-%N: its service's name, web.
+    a = good("a", 8080).replace("ContainerName=a", "ContainerName=systemd-web")
+    b = good("b", 9090).replace("ContainerName=b", "ServiceName=web")
+    msg = problems(project(tmp_path, {"a": a, "b": b}, {"a": {}, "b": {}}))
+    assert "container name 'systemd-web' is also used by 'a'" in msg
+
+
 @pytest.mark.parametrize(
     ("port", "needle"), [("70000:80", "outside 1-65535"), ("web:80", "not a number")]
 )

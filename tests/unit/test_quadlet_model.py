@@ -177,3 +177,28 @@ def test_unwritable_values_are_refused_at_edit_time():
             u.set("Container", "Exec", [bad])
     u.add_environment("MULTI", "line\nvalue")  # escaped: fine
     assert parse_unit(u.render(), F).environment["MULTI"] == "line\nvalue"
+
+
+def test_default_container_name_is_the_one_podman_gives():
+    """The name podman's real generator passes to `podman run --name`, with systemd's
+    specifiers expanded for the service it generates."""
+    import re
+
+    from homelab.tools import quadlet_dryrun
+
+    units = {
+        "a.container": "[Container]\nImage=docker.io/a/b:1\n",
+        "b.container": "[Container]\nImage=docker.io/a/b:1\nServiceName=web-svc\n",
+        "t@.container": "[Container]\nImage=docker.io/a/b:1\n",
+        "n.container": "[Container]\nImage=docker.io/a/b:1\nContainerName=named\n",
+    }
+    out = quadlet_dryrun(units)
+    names = dict(re.findall(r"^---(.+)---\n(?:.*\n)*?ExecStart=.* --name (\S+)", out, re.M))
+    assert len(names) == len(units), out
+    for fname, text in units.items():
+        u = parse_unit(text, fname)
+        stem = u.service_name.removesuffix(".service")
+        prefix, _, instance = stem.partition("@")
+        want = names[u.service_name].replace("%N", stem).replace("%p", prefix)
+        want = want.replace("%i", instance) if instance else want
+        assert u.container_name == want, fname
