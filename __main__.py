@@ -10,27 +10,32 @@ from pathlib import Path
 
 import pulumi
 
-from components.host import Host
+from components.host import Host, HostArgs
 from components.push import HostPush
 from components.vm import TestVM
-from homelab.config import ConfigError
-from homelab.hostplan import PlanError, plan_host
-from homelab.program import load_program_config, missing_secrets, pulumi_config_values
-from homelab.tools import ToolError
-from homelab.validate import validate_plan
+from homelab.host.plan import PlanError, plan_host
+from homelab.host.stack import ConfigError, StackFiles, pick_secrets
+from homelab.program import program_config
+from homelab.tools import ToolError, check_plan
 from homelab.vmimage import ImageError, cached_path, detect_domain_type, ensure_base_image
 
 PROJECT_DIR = Path(__file__).resolve().parent
 stack = pulumi.get_stack()
 
 try:
-    values, secret_keys = pulumi_config_values()
-    cfg = load_program_config(stack, values, secret_keys, PROJECT_DIR)
-    plan = plan_host(cfg, PROJECT_DIR)
-    validate_plan(plan)
-    missing = missing_secrets(cfg, secret_keys)
-    if missing:
-        raise ConfigError(missing)
+    # One read of the config: what the language host handed over (public API), and each
+    # stack file at most once, for base_stack and the lines problems point at.
+    files = StackFiles(PROJECT_DIR)
+    cfg, given = program_config(
+        stack,
+        PROJECT_DIR,
+        pulumi.runtime.get_config_env(),
+        pulumi.runtime.get_config_secret_keys_env(),
+        files,
+    )
+    plan = plan_host(cfg, PROJECT_DIR, files)
+    check_plan(plan)
+    secret_values = pick_secrets(cfg, given)
     base_image = None
     if cfg.vm is not None:
         # A preview never downloads; `up` verifies (or fetches) the image before anything.
@@ -40,9 +45,8 @@ except (ConfigError, PlanError, ToolError, ImageError) as exc:
     # RunError: the message is the whole story; a traceback would only hide it.
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None
 
-config = pulumi.Config()
-secrets = {name: config.require_secret(name) for name in cfg.secret_names()}
-host = Host(cfg.host.hostname, plan, secrets)
+secrets = {name: pulumi.Output.secret(value) for name, value in secret_values.items()}
+host = Host(cfg.host.hostname, HostArgs(plan=plan, secrets=secrets))
 
 pulumi.export("hostname", host.hostname)
 pulumi.export("mode", cfg.mode)

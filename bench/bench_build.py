@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
-from homelab.build import build
+from homelab.cli.build import build
 
 UNIT = """[Unit]
 Description=bench {i}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from homelab.fileset import sha256
-from homelab.hostplan import PlannedContainer
+from homelab.host.containers import PlannedContainer
 
 
 class QuadletContainer(pulumi.ComponentResource):

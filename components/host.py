@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 import pulumi_command as command
 
 from components.container import QuadletContainer
-from homelab.butane import has_secrets, render_butane
-from homelab.fileset import FileSet
-from homelab.hostplan import HostPlan, file_summary
+from homelab.fileset import FileSet, manifest
+from homelab.host.butane import has_secrets, render_butane
+from homelab.host.plan import HostPlan
 
 # butane --strict turns warnings into errors; ignition-validate re-checks what it produced.
 # Both come from PATH (scripts/env.sh), so the command text is the same on every machine.
@@ -19,6 +20,14 @@ BUTANE_SCRIPT = (
     "set -eu; t=$(mktemp); trap 'rm -f \"$t\"' EXIT; "
     'butane --strict > "$t"; ignition-validate "$t"; cat "$t"'
 )
+
+
+@dataclass(frozen=True)
+class HostArgs:
+    """What a Host is made of: the planned host and the secret values its files need."""
+
+    plan: HostPlan
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
 class Host(pulumi.ComponentResource):
@@ -33,13 +42,10 @@ class Host(pulumi.ComponentResource):
     containers: dict[str, QuadletContainer]
 
     def __init__(
-        self,
-        name: str,
-        plan: HostPlan,
-        secrets: Mapping[str, pulumi.Output[str]],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("homelab:host:Host", name, None, opts)
+        plan, secrets = args.plan, args.secrets
         fs: FileSet = plan.fileset
         self.containers = {
             c.name: QuadletContainer(f"{name}-{c.name}", c, pulumi.ResourceOptions(parent=self))
@@ -67,7 +73,7 @@ class Host(pulumi.ComponentResource):
         self.butane = butane_text
         self.ignition = pulumi.Output.secret(gen.stdout)
         self.ignition_has_secrets = pulumi.Output.from_input(secret_in_ign)
-        self.files = pulumi.Output.from_input(file_summary(fs))
+        self.files = pulumi.Output.from_input(manifest(fs))
         self.units = pulumi.Output.from_input(list(fs.units))
         self.register_outputs(
             {

@@ -9,9 +9,8 @@ diff and store.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -115,10 +114,35 @@ def file_contents(fs: FileSet, secrets: Mapping[str, str] | None = None) -> dict
     return out
 
 
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def sha256(data: str | bytes) -> str:
+    """Hex sha256 of `data` (text as UTF-8): the one digest of file contents."""
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
-def fileset_digest(fs: FileSet) -> str:
-    """Stable digest of the non-secret description (secret files count by name only)."""
-    return sha256(json.dumps(fs.model_dump(mode="json"), sort_keys=True))
+def manifest(fs: FileSet) -> dict[str, Any]:
+    """THE description of a FileSet without any content: safe to show, log and store.
+
+    One entry per path (as `build` writes it to manifest.json and the Host component
+    exports it as `files`):
+    - a file:      {"mode": "0644", "owner": "UID:GID", "sha256": HEX | None,
+                    "secret": bool, "units": [SERVICE, ...]}   (sha256 None for secrets:
+                    a digest of a secret would leak it; the push hashes those at push time)
+    - a directory: "PATH/" -> {"mode": "0750", "owner": "UID:GID", "dir": True}
+    - a link:      {"link": TARGET}
+    Modes are octal strings, as people write them (`int(mode, 8)` reads one back). The set's
+    own `units` and `quadlet_dir` are fields of the FileSet.
+    """
+    out: dict[str, Any] = {}
+    for f in fs.files:
+        out[f.path] = {
+            "mode": f"{f.mode:04o}",
+            "owner": f"{f.uid}:{f.gid}",
+            "sha256": None if f.secret else sha256(f.content),
+            "secret": f.secret,
+            "units": list(f.units),
+        }
+    for d in fs.dirs:
+        out[d.path + "/"] = {"mode": f"{d.mode:04o}", "owner": f"{d.uid}:{d.gid}", "dir": True}
+    for ln in fs.links:
+        out[ln.path] = {"link": ln.target}
+    return out

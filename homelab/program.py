@@ -1,39 +1,51 @@
-"""Reading `homelab:` config out of the running Pulumi program (the edge of the program)."""
+"""The program's config, from what the Pulumi language host hands it. Pure: `__main__.py`
+reads the two inputs through pulumi's public API (`pulumi.runtime.get_config_env()`: the
+PULUMI_CONFIG map; `get_config_secret_keys_env()`: the PULUMI_CONFIG_SECRET_KEYS list) and
+passes them here, once per run."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from homelab.config import NAMESPACE, ConfigError, StackConfig, load_stack_config, locate
+from homelab.host.config import NAMESPACE, StackConfig
+from homelab.host.stack import ConfigError, StackFiles, load_stack_config
 
 
-def pulumi_config_values() -> tuple[dict[str, Any], set[str]]:
-    """(non-secret homelab config, names of secret homelab keys), keys without namespace."""
-    from pulumi.runtime import config as rc
-
-    # Language hosts hand config over either in memory (set_all_config) or in the
-    # PULUMI_CONFIG environment variable, depending on their version; read both.
-    config = {**rc.get_config_env(), **rc.CONFIG.get()}
-    keys = set(rc.get_config_secret_keys_env()) | set(rc._SECRET_KEYS.get())
-    secret_keys = {k.partition(":")[2] for k in keys if k.startswith(NAMESPACE + ":")}
+def split_config(
+    config: Mapping[str, str], secret_keys: Iterable[str]
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """(non-secret `homelab:` values, secret values), keys without the namespace."""
+    secret = {k.partition(":")[2] for k in secret_keys if k.startswith(NAMESPACE + ":")}
     values: dict[str, Any] = {}
+    secrets: dict[str, str] = {}
     for key, raw in config.items():
         ns, _, short = key.partition(":")
-        if ns != NAMESPACE or short in secret_keys:
+        if ns != NAMESPACE or not short:
+            continue
+        if short in secret:
+            secrets[short] = str(raw)
             continue
         try:
             values[short] = json.loads(raw)
-        except ValueError:
+        except (TypeError, ValueError):
             values[short] = raw
-    return values, secret_keys
+    return values, secrets
 
 
-def load_program_config(
-    stack: str, values: dict[str, Any], secret_keys: set[str], project_dir: Path
-) -> StackConfig:
-    """Validate config; plain (non-secret) values under a secret's key are refused."""
+def program_config(
+    stack: str,
+    project_dir: Path,
+    config: Mapping[str, str],
+    secret_keys: Iterable[str],
+    files: StackFiles,
+) -> tuple[StackConfig, dict[str, str]]:
+    """The stack's validated config and the secret values it was given (checked against what
+    it needs by `homelab.host.stack.pick_secrets`). A plain value under a key the stack names
+    as a secret is refused."""
+    values, secrets = split_config(config, secret_keys)
     referenced = {
         s
         for c in (values.get("containers") or {}).values()
@@ -44,21 +56,14 @@ def load_program_config(
     if plain:
         raise ConfigError(
             [
-                f"{locate(project_dir, [stack], (k,))}: {NAMESPACE}:{k}: is set in plain text; "
-                f"remove it and set it as a secret: "
-                f"`pulumi config rm -s {stack} {k} && pulumi config set --secret -s {stack} {k} "
-                "<value>`"
+                files.problem(
+                    [stack],
+                    (k,),
+                    "is set in plain text; remove it and set it as a secret: "
+                    f"`pulumi config rm -s {stack} {k} && pulumi config set --secret -s {stack} "
+                    f"{k} <value>`",
+                )
                 for k in plain
             ]
         )
-    values = {k: v for k, v in values.items() if k not in referenced}
-    return load_stack_config(stack, values, project_dir)
-
-
-def missing_secrets(cfg: StackConfig, secret_keys: set[str]) -> list[str]:
-    return [
-        f"Pulumi.{cfg.stack}.yaml: {NAMESPACE}:{name}: required secret is not set; set it with "
-        f"`pulumi config set --secret -s {cfg.stack} {name} <value>`"
-        for name in cfg.secret_names()
-        if name not in secret_keys
-    ]
+    return load_stack_config(stack, values, project_dir, files), secrets

@@ -1,4 +1,5 @@
-"""The real external tools: butane, ignition-validate and podman's quadlet generator.
+"""The real external tools, an edge of the program: butane, ignition-validate and podman's
+quadlet generator, run as subprocesses on what the pure modules made.
 
 They are installed by scripts/install-tools into .tools/bin; a missing tool is an error that
 says how to install it, never a silent skip.
@@ -11,10 +12,16 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+
+from homelab.host.butane import render_butane
+from homelab.host.plan import HostPlan
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO / ".tools" / "bin"
+_GENERATOR_LOG = re.compile(r"^quadlet-generator\[\d+\]: ")
 
 
 class ToolError(Exception):
@@ -33,6 +40,9 @@ def tool(name: str) -> str:
         f"`{name}` not found in {TOOLS_BIN} or on PATH; run `scripts/install-tools` "
         "(or see README: Toolchain)"
     )
+
+
+# --- butane and ignition-validate ----------------------------------------------------------
 
 
 def run_butane(butane_text: str) -> str:
@@ -63,26 +73,94 @@ def validate_ignition(ignition: str) -> None:
         raise ToolError(f"ignition-validate: {out or 'failed with exit ' + str(proc.returncode)}")
 
 
-def quadlet_dryrun(units: dict[str, str], shown_dir: str = "") -> str:
-    """Run podman's quadlet generator (-dryrun) over `units` (file name -> text).
+def make_ignition(butane_text: str) -> str:
+    """Butane -> Ignition, checked: `butane --strict`, then `ignition-validate`."""
+    ignition = run_butane(butane_text)
+    validate_ignition(ignition)
+    return ignition
 
-    Quadlet exits 0 even when it warns or drops a unit, so every stderr line other than
-    its 'Loading source unit file' chatter is treated as a failure. The scratch directory
-    never appears in a message: it reads as `shown_dir` (the units' real folder), or is cut.
+
+# --- podman's quadlet generator -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DryRun:
+    """What podman's generator (`quadlet -dryrun`) made of a folder of unit files."""
+
+    unit_dir: str
+    stdout: str
+    messages: list[str]  # its stderr but the "Loading source ..." chatter
+    returncode: int
+
+    def units(self) -> dict[str, str]:
+        """Generated unit name -> its text, in a form two runs can be compared by: no
+        SourcePath= and no blank lines, the units' folder written as DIR."""
+        out: dict[str, str] = {}
+        name = None
+        for line in self.stdout.splitlines():
+            m = re.fullmatch(r"---(.+)---", line)
+            if m:
+                name = m.group(1)
+                out[name] = ""
+            elif name and line.strip() and not line.startswith("SourcePath="):
+                out[name] += line.replace(self.unit_dir, "DIR") + "\n"
+        return out
+
+
+def quadlet_generate(units: Path | Mapping[str, str], timeout: float = 60) -> DryRun:
+    """podman's quadlet generator over a folder, or over `units` (file name -> text) written
+    to a scratch folder. Quadlet exits 0 even when it warns or drops a unit: read `messages`.
     """
-    with tempfile.TemporaryDirectory() as d:
-        for fname, text in units.items():
-            Path(d, fname).write_text(text)
-        env = {**os.environ, "QUADLET_UNIT_DIRS": d}
-        proc = subprocess.run(
-            [tool("quadlet"), "-dryrun"], capture_output=True, text=True, env=env, check=False
-        )
-    problems = [
-        msg.replace(d + "/", shown_dir.rstrip("/") + "/" if shown_dir else "")
+    if not isinstance(units, Path):
+        with tempfile.TemporaryDirectory() as d:
+            for fname, text in units.items():
+                Path(d, fname).write_text(text)
+            return quadlet_generate(Path(d), timeout)
+    proc = subprocess.run(
+        [tool("quadlet"), "-dryrun"],
+        env={**os.environ, "QUADLET_UNIT_DIRS": str(units)},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=timeout,
+    )
+    messages = [
+        msg
         for ln in proc.stderr.splitlines()
-        if (msg := re.sub(r"^quadlet-generator\[\d+\]: ", "", ln).strip())
-        and not msg.startswith("Loading source unit file")
+        if (msg := _GENERATOR_LOG.sub("", ln).strip()) and not msg.startswith("Loading source ")
     ]
-    if proc.returncode != 0 or problems:
-        raise ToolError("quadlet generator: " + ("\n".join(problems) or f"exit {proc.returncode}"))
-    return proc.stdout
+    return DryRun(str(units), proc.stdout, messages, proc.returncode)
+
+
+def quadlet_dryrun(units: Mapping[str, str], shown_dir: str = "") -> str:
+    """The generator's output for `units` (file name -> text); ToolError on any message.
+
+    The scratch folder never appears in a message: it reads as `shown_dir` (the units' real
+    folder), or is cut.
+    """
+    run = quadlet_generate(units)
+    shown = shown_dir.rstrip("/") + "/" if shown_dir else ""
+    problems = [m.replace(run.unit_dir + "/", shown) for m in run.messages]
+    if run.returncode != 0 or problems:
+        raise ToolError("quadlet generator: " + ("\n".join(problems) or f"exit {run.returncode}"))
+    return run.stdout
+
+
+# --- a whole plan ------------------------------------------------------------------------------
+
+
+def check_units(plan: HostPlan) -> str:
+    """podman's generator over all the plan's units; returns the systemd units it makes."""
+    units = {c.unit_path.rsplit("/", 1)[1]: c.text for c in plan.containers}
+    return quadlet_dryrun(units) if units else ""
+
+
+def check_plan(plan: HostPlan) -> None:
+    """Everything the real tools say about a plan, before any resource is registered.
+
+    Secret values do not change the structure being checked, so placeholders stand in for
+    them; the real values only ever meet the Butane inside a secret Pulumi input.
+    """
+    check_units(plan)
+    placeholders = {name: "placeholder" for name in plan.fileset.secret_names}
+    make_ignition(render_butane(plan.fileset, placeholders))

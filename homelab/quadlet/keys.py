@@ -8,7 +8,8 @@ podman 5.4 (the generator Debian 13 ships, and so the one our tests run) are lis
 
 from __future__ import annotations
 
-# Unit type (file extension) -> the Quadlet group podman reads.
+# Unit type (file extension) -> the Quadlet group podman reads. The one list of Quadlet file
+# extensions: the CLI, the linter and (after its move) the push's drift check read it.
 KIND_GROUP: dict[str, str] = {
     ".container": "Container",
     ".volume": "Volume",
@@ -380,10 +381,6 @@ SERVICE_SUFFIX = {
     ".pod": "-pod",
     ".artifact": "-artifact",
 }
-
-
-def group_for_kind(kind: str) -> str | None:
-    return KIND_GROUP.get(kind)
 
 
 def valid_sections(kind: str) -> frozenset[str]:

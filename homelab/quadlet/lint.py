@@ -1,8 +1,9 @@
 """What podman's quadlet generator refuses or warns about, found before it runs.
 
 `lint_unit` mirrors the checks of podman's Convert* functions (pkg/systemd/quadlet), plus
-unknown keys with a did-you-mean. `best_practices` is the seed's house rules, separately
-callable. Both return `Problem`s and never print.
+unknown keys with a did-you-mean; `check` is `python -m homelab quadlet check`. One concern,
+podman's rules, hence one module (a port of one Go file); the house rules are in `rules`.
+Returns `Problem`s and never prints.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from homelab.quadlet.keys import (
     SUPPORTED_KEYS,
     UNIT_DEPENDENCY_KEYS,
 )
-from homelab.quadlet.model import Problem, QuadletError, QuadletUnit, VolumeMount
+from homelab.quadlet.model import Problem, QuadletError, QuadletUnit
 from homelab.quadlet.parser import parse_unit
+from homelab.quadlet.rules import short_name
 from homelab.quadlet.split import CUNESCAPE, UNQUOTE, SplitError, split_words
+from homelab.quadlet.values import VolumeMount
 
 _PORT_RANGE = re.compile(r"\d+(-\d+)?(/udp|/tcp)?$")
 _URL = re.compile(r"^((https?)|(git)://)|(github\.com/).+$")
@@ -248,15 +251,9 @@ def _volumes(lt: _Lint, g: str) -> None:
 
 def _shortname(lt: _Lint, g: str) -> None:
     img = lt.u.image
-    if img is not None and not img.fully_qualified:
-        lt.add(
-            lt.line(g, "Image"),
-            "Image",
-            f'specifies the image "{img.raw}" which not a '
-            "fully qualified image name (short names are resolved by a registry search; "
-            "name the registry, e.g. docker.io/...)",
-            "warning",
-        )
+    msg = short_name(img) if img is not None else None
+    if msg:
+        lt.add(lt.line(g, "Image"), "Image", msg, "warning")
 
 
 def _container(lt: _Lint, g: str) -> None:
@@ -507,96 +504,3 @@ def check(
     except QuadletError as exc:
         return [exc.problem]
     return [e.problem for e in soft] + lint_unit(unit, siblings)
-
-
-# Host paths a container may read but must never relabel (podman refuses some outright).
-_SYSTEM_PATHS = ("/etc", "/proc", "/sys", "/dev", "/run", "/usr", "/boot", "/lib", "/var/log")
-
-
-def _under(path: str, root: str) -> bool:
-    return (path.rstrip("/") + "/").startswith(root)
-
-
-def _system_path(path: str) -> bool:
-    return path == "/" or any(_under(path, p + "/") for p in _SYSTEM_PATHS)
-
-
-_SECRETISH = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN", re.IGNORECASE)
-
-
-def best_practices(
-    unit: QuadletUnit,
-    zfs_unit: str | None = None,
-    production: bool = False,
-    data_root: str | None = None,
-) -> list[Problem]:
-    """The seed's "Best Practices" for a .container unit.
-
-    - Restart=on-failure in [Service];
-    - bind mounts relabelled for SELinux (:Z or :z), those under `data_root` when given;
-      host system paths (/etc, /proc, /sys, ...) must not be relabelled;
-    - no literal secret-looking Environment= values (names with KEY/SECRET/PASSWORD/TOKEN);
-    - with `production`: the image pinned (a tag other than latest, or a digest);
-    - with `zfs_unit`: After= and Requires= on it in [Unit], when a bind mount lives under
-      `data_root` (or always, when no data_root is given).
-    """
-    lt = _Lint(unit, None)
-    if unit.group != "Container":
-        return []
-    if unit.restart != "on-failure":
-        lt.add(
-            lt.line("Service", "Restart"),
-            "Restart",
-            "set Restart=on-failure in [Service] (best practice: restart a failed container)",
-        )
-    root = data_root.rstrip("/") + "/" if data_root else None
-    for e in unit.entries("Container", "Volume"):
-        if not e.value:
-            continue
-        v = VolumeMount.parse(e.value)
-        if not v.bind or not v.source:
-            continue
-        system = _system_path(v.source)
-        if system and v.relabel:
-            lt.add(
-                e.line,
-                "Volume",
-                f"bind mount {v.source} is a host system path: :{v.relabel} "
-                "would relabel the host's own files; drop it",
-            )
-        elif not system and v.relabel is None and (root is None or _under(v.source, root)):
-            lt.add(
-                e.line,
-                "Volume",
-                f"bind mount {v.source} has no :Z (or :z) option: SELinux "
-                "will deny the container access",
-            )
-    for name, value in unit.environment.items():
-        if _SECRETISH.search(name) and value:
-            lt.add(
-                lt.line("Container", "Environment"),
-                "Environment",
-                f"Environment={name}=... "
-                "looks like a secret written inline: use EnvironmentFile= or Secret=",
-            )
-    img = unit.image
-    if production and img is not None and not img.quadlet_unit and not img.pinned:
-        lt.add(
-            lt.line("Container", "Image"),
-            "Image",
-            f"image {img.raw} is not pinned: use a "
-            "specific version tag (or a digest) in production, not :latest or no tag",
-        )
-    if zfs_unit:
-        on_pool = root is None or any(
-            v.bind and v.source and _under(v.source, root) for v in unit.volumes
-        )
-        missing = [k for k in ("After", "Requires") if zfs_unit not in unit.unit_deps(k)]
-        if on_pool and missing:
-            lt.add(
-                lt.line("Unit", *missing),
-                "/".join(missing),
-                f"data lives on the ZFS pool: "
-                f"add {zfs_unit} to {' and '.join(k + '=' for k in missing)} in [Unit]",
-            )
-    return lt.out

@@ -1,20 +1,20 @@
 """The typed Quadlet model: a unit file as ordered sections of (key, value, line) entries.
 
-`QuadletUnit` is generic (any unit type); the properties below it are conveniences for
-`.container` files that the host planner uses (image, ports, volumes, environment, ...).
-Values are stored raw, exactly as podman stores them after joining continuation lines, so
-rendering them back gives podman the same values. The typed accessors apply podman's own
-reading of each key (last value wins, quotes stripped, words split, ...).
+`QuadletUnit` is generic (any unit type); the accessors at its end read a `.container` the
+way podman reads it (image, ports, volumes, environment, name, ...). Values are stored raw,
+exactly as podman stores them after joining continuation lines, so rendering them back gives
+podman the same values. The typed accessors apply podman's own reading of each key (last
+value wins, quotes stripped, words split, ...).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from homelab.quadlet.keys import KIND_GROUP, SERVICE_SUFFIX
+from homelab.quadlet.render import Line, Section, render
 from homelab.quadlet.split import (
     CUNESCAPE,
     RELAX,
@@ -24,6 +24,18 @@ from homelab.quadlet.split import (
     escape_word,
     split_words,
 )
+from homelab.quadlet.values import ImageRef, PublishedPort, VolumeMount
+
+__all__ = [
+    "ImageRef",
+    "Line",
+    "Problem",
+    "PublishedPort",
+    "QuadletError",
+    "QuadletUnit",
+    "Section",
+    "VolumeMount",
+]
 
 
 class QuadletError(Exception):
@@ -57,151 +69,6 @@ class Problem(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
-
-
-class Line(BaseModel):
-    """A key=value entry (key set) or a comment / blank line (key None)."""
-
-    key: str | None = None
-    value: str = ""
-    line: int = 0  # 1-based source line where the entry starts; 0 when added in code
-
-
-class Section(BaseModel):
-    name: str
-    line: int = 0  # line of the first header of this name
-    comments: list[Line] = Field(default_factory=list)  # comment lines before the header
-    entries: list[Line] = Field(default_factory=list)
-
-
-class ImageRef(BaseModel):
-    """An image reference as podman reads it: [registry/]path[:tag][@digest]."""
-
-    model_config = ConfigDict(frozen=True)
-
-    raw: str
-    registry: str | None = None
-    name: str = ""
-    tag: str | None = None
-    digest: str | None = None
-
-    @classmethod
-    def parse(cls, raw: str) -> ImageRef:
-        rest, _, digest = raw.partition("@")
-        registry = None
-        first, slash, remainder = rest.partition("/")
-        if slash and ("." in first or ":" in first or first == "localhost"):
-            registry, rest = first, remainder
-        tag = None
-        last_slash = rest.rfind("/")
-        colon = rest.rfind(":")
-        if colon > last_slash:
-            rest, tag = rest[:colon], rest[colon + 1 :]
-        return cls(raw=raw, registry=registry, name=rest, tag=tag, digest=digest or None)
-
-    @property
-    def quadlet_unit(self) -> bool:
-        """Image=foo.image / foo.build: an image made by another Quadlet unit."""
-        return self.raw.endswith((".image", ".build"))
-
-    @property
-    def fully_qualified(self) -> bool:
-        """podman's test for its short-name warning: a registry, an image ID, or a unit."""
-        if self.quadlet_unit or re.fullmatch(r"(sha256:)?[0-9a-f]{64}", self.raw):
-            return True
-        return self.registry is not None
-
-    @property
-    def pinned(self) -> bool:
-        """A digest, or a tag other than `latest`."""
-        return bool(self.digest) or (self.tag is not None and self.tag != "latest")
-
-    def with_tag(self, tag: str) -> str:
-        base = f"{self.registry}/{self.name}" if self.registry else self.name
-        return f"{base}:{tag}"
-
-
-class PublishedPort(BaseModel):
-    """PublishPort=[[ip:][hostPort]:]containerPort[/proto]."""
-
-    model_config = ConfigDict(frozen=True)
-
-    raw: str
-    host_ip: str | None = None
-    host_port: str | None = None  # a number or a range "8000-8010"; None: podman picks
-    container_port: str
-    protocol: str = "tcp"
-
-    @classmethod
-    def parse(cls, raw: str) -> PublishedPort:
-        spec, _, proto = raw.partition("/")
-        proto = proto or "tcp"
-        if spec.startswith("[") and "]" in spec:  # [ipv6]:[hostPort]:containerPort
-            end = spec.index("]")
-            rest = spec[end + 1 :].removeprefix(":")
-            hp, _, cp = rest.rpartition(":")
-            return cls(
-                raw=raw,
-                host_ip=spec[1:end],
-                host_port=hp or None,
-                container_port=cp,
-                protocol=proto,
-            )
-        parts = spec.split(":")
-        if len(parts) == 1:
-            return cls(raw=raw, container_port=parts[0], protocol=proto)
-        if len(parts) == 2:
-            return cls(
-                raw=raw,
-                host_port=parts[0] or None,
-                container_port=parts[1],
-                protocol=proto,
-            )
-        return cls(
-            raw=raw,
-            host_ip=":".join(parts[:-2]) or None,
-            host_port=parts[-2] or None,
-            container_port=parts[-1],
-            protocol=proto,
-        )
-
-
-class VolumeMount(BaseModel):
-    """Volume=[source:]target[:options], split as podman splits it (SplitN(":", 3))."""
-
-    model_config = ConfigDict(frozen=True)
-
-    raw: str
-    source: str | None = None
-    target: str
-    options: tuple[str, ...] = ()
-
-    @classmethod
-    def parse(cls, raw: str) -> VolumeMount:
-        parts = raw.split(":", 2)
-        if len(parts) == 1:
-            return cls(raw=raw, target=parts[0])
-        opts = tuple(o for o in parts[2].split(",") if o) if len(parts) == 3 else ()
-        return cls(raw=raw, source=parts[0], target=parts[1], options=opts)
-
-    @property
-    def bind(self) -> bool:
-        """A host path (absolute, or relative to the unit file), not a named volume."""
-        return bool(self.source) and self.source[0] in "/.%"  # type: ignore[index]
-
-    @property
-    def relabel(self) -> str | None:
-        """SELinux relabel option: "Z" (private), "z" (shared) or None."""
-        for o in self.options:
-            if o in ("Z", "z"):
-                return o
-        return None
-
-    def render(self) -> str:
-        if self.source is None:
-            return self.target
-        opts = f":{','.join(self.options)}" if self.options else ""
-        return f"{self.source}:{self.target}{opts}"
 
 
 class QuadletUnit(BaseModel):
@@ -252,15 +119,20 @@ class QuadletUnit(BaseModel):
         return s
 
     def entries(self, section: str, key: str) -> list[Line]:
+        """Every assignment of `key`, empty ones included, in order."""
         s = self.section(section)
         return [e for e in s.entries if e.key == key] if s else []
 
-    def get(self, section: str, key: str) -> list[str]:
-        """All values of `key` in order (raw); an empty assignment resets the list."""
-        out: list[str] = []
+    def assigned(self, section: str, key: str) -> list[Line]:
+        """The assignments of `key` in effect: an empty one resets the list (podman)."""
+        out: list[Line] = []
         for e in self.entries(section, key):
-            out = [*out, e.value] if e.value else []
+            out = [*out, e] if e.value else []
         return out
+
+    def get(self, section: str, key: str) -> list[str]:
+        """All values of `key` in order (raw), after podman's reset on an empty value."""
+        return [e.value for e in self.assigned(section, key)]
 
     def get_raw(self, section: str, key: str) -> list[str]:
         """Every assignment of `key`, empty ones included (no reset applied)."""
@@ -279,10 +151,6 @@ class QuadletUnit(BaseModel):
         if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
             v = v[1:-1]
         return v
-
-    def lookup_bool(self, section: str, key: str) -> bool | None:
-        v = self.lookup(section, key)
-        return None if v is None else v.lower() in ("1", "yes", "true", "on")
 
     def args(self, section: str, key: str) -> list[str]:
         """All values split as a command line (podman's LookupAllArgs)."""
@@ -360,22 +228,15 @@ class QuadletUnit(BaseModel):
         else:
             sec.entries.insert(last + 1, Line(key=key, value=value))
 
-    def remove(self, section: str, key: str) -> None:
-        sec = self.section(section)
-        if sec:
-            sec.entries = [e for e in sec.entries if e.key != key]
-
     def render(self) -> str:
-        from homelab.quadlet.render import render
+        """The canonical text (homelab.quadlet.render)."""
+        return render(self.sections)
 
-        return render(self)
-
-    # --- typed accessors for .container units -------------------------------------------
+    # --- .container accessors and editors (podman's reading of each key) -------------------
 
     @property
     def image(self) -> ImageRef | None:
-        group = self.group or "Container"
-        v = self.lookup(group, "Image")
+        v = self.lookup(self.group or "Container", "Image")
         return ImageRef.parse(v) if v else None
 
     def set_image(self, image: str) -> None:
@@ -408,85 +269,35 @@ class QuadletUnit(BaseModel):
             for v in self.get(self.group or "Container", "PublishPort")
         ]
 
-    def add_port(self, spec: str) -> None:
-        PublishedPort.parse(spec)  # validates the shape
-        self.add(self.group or "Container", "PublishPort", spec)
-
     @property
     def volumes(self) -> list[VolumeMount]:
         return [VolumeMount.parse(v) for v in self.get(self.group or "Container", "Volume")]
-
-    def add_volume(self, source: str | None, target: str, options: tuple[str, ...] = ()) -> None:
-        vm = VolumeMount(raw="", source=source, target=target, options=options)
-        self.add(self.group or "Container", "Volume", vm.render())
 
     @property
     def environment(self) -> dict[str, str | None]:
         return self.keyvals(self.group or "Container", "Environment")
 
-    def add_environment(self, name: str, value: str) -> None:
-        self.add(self.group or "Container", "Environment", escape_word(f"{name}={value}"))
-
-    @property
-    def environment_files(self) -> list[str]:
-        return self.args("Container", "EnvironmentFile")
-
-    def add_environment_file(self, path: str) -> None:
-        self.add("Container", "EnvironmentFile", escape_word(path))
-
-    @property
-    def networks(self) -> list[str]:
-        return [v for v in self.get(self.group or "Container", "Network") if v]
-
-    @property
-    def devices(self) -> list[str]:
-        return self.strv("Container", "AddDevice")
-
-    @property
-    def cap_add(self) -> list[str]:
-        return [c.lower() for c in self.strv("Container", "AddCapability")]
-
-    @property
-    def cap_drop(self) -> list[str]:
-        return [c.lower() for c in self.strv("Container", "DropCapability")]
-
-    @property
-    def secrets(self) -> list[str]:
-        return self.args("Container", "Secret")
-
-    @property
-    def exec_args(self) -> list[str] | None:
-        return self.last_args("Container", "Exec")
+    def set_environment(self, name: str, value: str) -> None:
+        """NAME=value (quoted as podman needs), replacing lines that only assign NAME."""
+        group = self.group or "Container"
+        kept = []
+        for v in self.get(group, "Environment"):
+            try:
+                words = split_words(v, RELAX | UNQUOTE | CUNESCAPE)
+            except SplitError:
+                words = []
+            if [w.partition("=")[0] for w in words] != [name]:
+                kept.append(v)
+        self.set(group, "Environment", [*kept, escape_word(f"{name}={value}")])
 
     @property
     def user(self) -> str | None:
-        u, g = self.lookup("Container", "User"), self.lookup("Container", "Group")
-        if not u:
-            return None
-        return f"{u}:{g}" if g else u
-
-    @property
-    def health(self) -> dict[str, str]:
-        """Health* keys (last value each) without the prefix, e.g. {"Cmd": "..."}."""
-        s = self.section("Container")
-        keys = dict.fromkeys(e.key for e in s.entries if e.key) if s else {}
-        return {
-            k[len("Health") :]: v
-            for k in keys
-            if k.startswith("Health") and (v := self.lookup("Container", k))
-        }
+        """User= (podman's last value), e.g. "1000" or "1000:1000"."""
+        return self.lookup("Container", "User")
 
     def unit_deps(self, key: str) -> list[str]:
         """[Unit] dependency words (After=, Requires=, ...), as podman splits them."""
         return self.strv("Unit", key)
-
-    @property
-    def unit_after(self) -> list[str]:
-        return self.unit_deps("After")
-
-    @property
-    def unit_requires(self) -> list[str]:
-        return self.unit_deps("Requires")
 
     @property
     def restart(self) -> str | None:

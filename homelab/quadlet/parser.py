@@ -21,7 +21,8 @@ from homelab.quadlet.keys import (
     UNIT_DEPENDENCY_KEYS,
     valid_sections,
 )
-from homelab.quadlet.model import Line, QuadletError, QuadletUnit, Section
+from homelab.quadlet.model import QuadletError, QuadletUnit
+from homelab.quadlet.render import Line, Section
 from homelab.quadlet.split import (
     CUNESCAPE,
     RETAIN_ESCAPE,

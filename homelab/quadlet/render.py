@@ -1,15 +1,31 @@
-"""Canonical text of a unit: podman's own layout (UnitFile.Write), tidied.
+"""The text of a unit: its lines, its sections, and their canonical layout.
 
-Sections in source order (a repeated [Group] is merged into its first occurrence, as podman
-merges it), one `key=value` per line with continuation lines joined, values exactly as
-podman stores them (so podman reads the same values back), comments kept in place (podman
-copies them into the generated unit), runs of blank lines collapsed, and one blank line
-between sections. `render(parse(render(parse(x)))) == render(parse(x))`.
+The layout is podman's own (UnitFile.Write), tidied: sections in source order (a repeated
+[Group] is merged into its first occurrence, as podman merges it), one `key=value` per line
+with continuation lines joined, values exactly as podman stores them (so podman reads the
+same values back), comments kept in place (podman copies them into the generated unit), runs
+of blank lines collapsed, and one blank line between sections.
+`render(parse(render(parse(x)))) == render(parse(x))`.
 """
 
 from __future__ import annotations
 
-from homelab.quadlet.model import Line, QuadletUnit
+from pydantic import BaseModel, Field
+
+
+class Line(BaseModel):
+    """A key=value entry (key set) or a comment / blank line (key None)."""
+
+    key: str | None = None
+    value: str = ""
+    line: int = 0  # 1-based source line where the entry starts; 0 when added in code
+
+
+class Section(BaseModel):
+    name: str
+    line: int = 0  # line of the first header of this name
+    comments: list[Line] = Field(default_factory=list)  # comment lines before the header
+    entries: list[Line] = Field(default_factory=list)
 
 
 def _tidy(lines: list[Line]) -> list[Line]:
@@ -34,11 +50,12 @@ def render_line(ln: Line) -> str:
     return f"{ln.key}={v}"
 
 
-def render(unit: QuadletUnit) -> str:
+def render(sections: list[Section]) -> str:
+    """The canonical text of a unit's sections."""
     out: list[str] = []
     carry: list[Line] = []
-    last = len(unit.sections) - 1
-    for i, s in enumerate(unit.sections):
+    last = len(sections) - 1
+    for i, s in enumerate(sections):
         entries = list(s.entries)
         trail: list[Line] = []
         if i < last:

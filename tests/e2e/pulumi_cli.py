@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homelab.stackfile import public
+from homelab.cli.stackfile import public
 
 REPO = Path(__file__).resolve().parents[2]
 TOOLS = REPO / ".tools" / "bin"

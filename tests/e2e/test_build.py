@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from homelab.config import load_stack_config, read_stack_file
-from homelab.hostplan import plan_host
+from homelab.host.plan import plan_host
+from homelab.host.stack import StackFiles, load_stack_config
 from tests import ignition
 from tests.e2e.pulumi_cli import REPO, new_stack, project_copy, require_tools, tools_env
 
@@ -66,8 +66,8 @@ def test_build_writes_the_exact_tree(stacks, tmp_path, stack):
     assert proc.returncode == 0, proc.stderr
     assert CANARY not in proc.stdout + proc.stderr
 
-    cfg = load_stack_config(stack, read_stack_file(project / f"Pulumi.{stack}.yaml"), project)
-    plan = plan_host(cfg, project)
+    files = StackFiles(project)
+    plan = plan_host(load_stack_config(stack, files[stack].values, project, files), project)
     for c in plan.containers:
         assert (out / "root" / c.unit_path.lstrip("/")).read_text() == c.text
         assert CANARY not in c.text

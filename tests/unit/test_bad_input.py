@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from homelab.config import ConfigError, load_stack_config, read_stack_file
-from homelab.hostplan import PlanError, plan_host
-from homelab.program import load_program_config, missing_secrets
+from homelab.host.plan import PlanError, plan_host
+from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
+from homelab.program import program_config
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -45,8 +46,9 @@ def project(tmp_path: Path, units: dict[str, str], containers: dict, host: dict 
 
 
 def plan(p: Path):
-    cfg = load_stack_config("mouse", read_stack_file(p / "Pulumi.mouse.yaml"), p)
-    return plan_host(cfg, p)
+    files = StackFiles(p)
+    cfg = load_stack_config("mouse", files["mouse"].values, p, files)
+    return plan_host(cfg, p, files)
 
 
 def problems(p: Path) -> str:
@@ -133,7 +135,7 @@ def test_duplicate_default_container_name(tmp_path):
 )
 def test_bad_port_override(tmp_path, port, needle):
     msg = problems(project(tmp_path, {"web": good()}, {"web": {"ports": [port]}}))
-    assert needle in msg and "homelab:containers.web.ports.0" in msg
+    assert needle in msg and "homelab:containers.web.ports[0]" in msg
 
 
 @pytest.mark.parametrize(
@@ -142,12 +144,12 @@ def test_bad_port_override(tmp_path, port, needle):
         ("data/x:/x:Z", "is relative"),
         ("/var/tank/services/../etc:/x:Z", "contains '..'"),
         ("/srv/elsewhere:/x:Z", "outside the volume root"),
-        ("/var/tank/services/web/more:/more", "lacks :Z"),
+        ("/var/tank/services/web/more:/more", "has no :Z"),
     ],
 )
 def test_bad_volumes(tmp_path, vol, needle):
     msg = problems(project(tmp_path, {"web": good()}, {"web": {"volumes": [vol]}}))
-    assert needle in msg and "homelab:containers.web.volumes.0" in msg
+    assert needle in msg and "homelab:containers.web.volumes[0]" in msg
 
 
 def test_short_image_name(tmp_path):
@@ -168,8 +170,8 @@ def test_inline_secret_rejected(tmp_path):
     text = good().replace("[Service]", "Environment=API_TOKEN=hunter2\n\n[Service]")
     msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
     assert (
-        f"web.container:{line_of(text, 'API_TOKEN')}: Environment=API_TOKEN=... looks like a secret"
-        in msg
+        f"web.container:{line_of(text, 'API_TOKEN')}: Environment: API_TOKEN=... looks like a "
+        "secret" in msg
     )
     assert "hunter2" not in msg  # the error must not print the secret itself
     msg = problems(
@@ -189,25 +191,38 @@ def test_newline_injection_through_override(tmp_path):
     assert "homelab:containers.web.image_tag" in msg and "newline" in msg
 
 
+def _program_config(p: Path, values: dict, secrets: dict[str, str]):
+    """program_config as __main__.py calls it: the language host's PULUMI_CONFIG map."""
+    config = {f"homelab:{k}": json.dumps(v) for k, v in values.items()}
+    config.update({f"homelab:{k}": v for k, v in secrets.items()})
+    secret_keys = [f"homelab:{k}" for k in secrets]
+    return program_config("mouse", p, config, secret_keys, StackFiles(p))
+
+
 def test_missing_secret_names_the_command(tmp_path):
     p = project(tmp_path, {"web": good()}, {"web": {"secrets": {"API_TOKEN": "webToken"}}})
-    cfg = load_program_config("mouse", read_stack_file(p / "Pulumi.mouse.yaml"), set(), p)
-    (msg,) = missing_secrets(cfg, set())
-    assert "homelab:webToken" in msg
+    cfg, given = _program_config(p, StackFiles(p)["mouse"].values, {})
+    with pytest.raises(ConfigError) as e:
+        pick_secrets(cfg, given)
+    (msg,) = e.value.problems
+    assert msg.startswith("Pulumi.mouse.yaml: homelab:webToken: required secret is not set")
     assert "pulumi config set --secret -s mouse webToken <value>" in msg
+    cfg, given = _program_config(p, StackFiles(p)["mouse"].values, {"webToken": "s3cr3t"})
+    assert pick_secrets(cfg, given) == {"webToken": "s3cr3t"}
 
 
 def test_plain_value_for_secret_key_refused(tmp_path):
     p = project(tmp_path, {"web": good()}, {"web": {"secrets": {"API_TOKEN": "webToken"}}})
-    values = {**read_stack_file(p / "Pulumi.mouse.yaml"), "webToken": "plain"}
+    values = {**StackFiles(p)["mouse"].values, "webToken": "plain"}
     with pytest.raises(ConfigError, match="set in plain text"):
-        load_program_config("mouse", values, set(), p)
+        _program_config(p, values, {})
 
 
 def test_repo_containers_plan_for_both_stacks():
     for stack in ("mouse", "vm-test"):
-        cfg = load_stack_config(stack, read_stack_file(REPO / f"Pulumi.{stack}.yaml"), REPO)
-        hp = plan_host(cfg, REPO)
+        files = StackFiles(REPO)
+        cfg = load_stack_config(stack, files[stack].values, REPO, files)
+        hp = plan_host(cfg, REPO, files)
         assert {c.name for c in hp.containers} == set(cfg.enabled)
 
 

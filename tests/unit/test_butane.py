@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from homelab.butane import render_butane
 from homelab.fileset import FileSet, ManagedDir, ManagedFile
+from homelab.host.butane import render_butane
 from homelab.tools import run_butane, validate_ignition
 from tests import ignition
 

@@ -1,133 +1,132 @@
-"""Components under pulumi.runtime.set_mocks (pulumi/examples testing-unit-py shape).
+"""Components under Pulumi mocks (tests/conftest.py): what they register, with which
+options, and that the command the Ignition resource runs makes a real Ignition.
 
-Fast checks of the wiring only; the real engine, butane and providers run in tests/e2e.
+The real engine, butane and providers run in tests/e2e.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pulumi
-import pytest
 
-
-class Mocks(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.resources: list[pulumi.runtime.MockResourceArgs] = []
-
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.resources.append(args)
-        outputs = dict(args.inputs)
-        if args.typ == "command:local:Command":
-            outputs["stdout"] = '{"ignition":{"version":"3.4.0"}}'
-        return [f"{args.name}-id", outputs]
-
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}
-
-
-MOCKS = Mocks()
-# Mocks must be in place before any module that registers resources is imported.
-pulumi.runtime.set_mocks(MOCKS, preview=False)
-
-from components.host import BUTANE_SCRIPT, Host  # noqa: E402
-from homelab.butane import render_butane  # noqa: E402
-from homelab.config import load_stack_config, read_stack_file  # noqa: E402
-from homelab.hostplan import plan_host  # noqa: E402
+from components.host import Host, HostArgs
+from homelab.host.plan import HostPlan, plan_host
+from homelab.host.stack import StackFiles, load_stack_config
+from homelab.tools import TOOLS_BIN
+from tests import ignition
+from tests.conftest import is_secret, unsecret
 
 REPO = Path(__file__).resolve().parents[2]
+COMMAND = "command:local:Command"
 
 
-@pytest.fixture(autouse=True)
-def _our_mocks():
-    # Other test modules install their own mocks; these tests need this module's.
-    MOCKS.resources.clear()
-    pulumi.runtime.set_mocks(MOCKS, preview=False)
+def _plan(stack: str) -> HostPlan:
+    files = StackFiles(REPO)
+    return plan_host(load_stack_config(stack, files[stack].values, REPO, files), REPO, files)
 
 
-def _plan(stack: str):
-    cfg = load_stack_config(stack, read_stack_file(REPO / f"Pulumi.{stack}.yaml"), REPO)
-    return plan_host(cfg, REPO)
-
-
-def _secret(out: pulumi.Output) -> pulumi.Output[bool]:
-    return pulumi.Output.from_input(out.is_secret())  # type: ignore[attr-defined]
-
-
-@pulumi.runtime.test
-def test_mouse_host_children_and_plain_butane():
-    plan = _plan("mouse")
-    host = Host(
-        "mouse", plan, {n: pulumi.Output.secret("s3cr3t") for n in plan.config.secret_names()}
+def _run_create(create: str, stdin: str) -> dict:
+    """The command provider's `create`, run as it runs it (sh -c, tools on PATH)."""
+    proc = subprocess.run(
+        ["/bin/sh", "-c", create],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={"PATH": f"{TOOLS_BIN}:/usr/bin:/bin"},
+        check=False,
     )
-
-    def check(args):
-        butane, ign_secret = args
-        assert butane == render_butane(plan.fileset)  # no secrets in mouse's Ignition
-        assert "s3cr3t" not in butane
-        assert ign_secret is True
-        cmds = [r for r in MOCKS.resources if r.typ == "command:local:Command"]
-        cmd = next(r for r in cmds if r.name == "mouse-ignition")
-        assert cmd.inputs["create"] == BUTANE_SCRIPT
-        assert set(host.containers) == {"rustfs", "netdata"}
-
-    return pulumi.Output.all(host.butane, host.ignition.is_secret()).apply(check)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
 
 
-@pulumi.runtime.test
-def test_vm_host_butane_is_secret_and_carries_values():
+def test_mouse_ignition_command_makes_the_plans_ignition_without_secrets(mocks):
+    rec = mocks(stack="mouse")
+    plan = _plan("mouse")
+    secrets = {n: pulumi.Output.secret("s3cr3t") for n in plan.config.secret_names()}
+    host_ign_secret = rec.run(
+        lambda: Host("mouse", HostArgs(plan=plan, secrets=secrets)).ignition.is_secret()
+    )
+    assert host_ign_secret is True
+    cmd = rec.one(COMMAND, "mouse-ignition")
+    assert cmd.options["additional_secret_outputs"] == ["stdout"]
+    stdin = cmd.inputs["stdin"]
+    assert not is_secret(stdin) and "s3cr3t" not in stdin  # mouse: no secrets in Ignition
+    files = ignition.files(_run_create(cmd.inputs["create"], stdin))
+    for c in plan.containers:
+        assert files[c.unit_path] == (c.text, 0o644)
+    assert not any(p.startswith("/etc/homelab/env/") for p in files)
+    assert {r.name for r in rec.resources if r.typ == "homelab:quadlet:Container"} == {
+        "mouse-rustfs",
+        "mouse-netdata",
+    }
+
+
+def test_vm_host_ignition_is_secret_and_carries_the_values(mocks):
+    rec = mocks(stack="vm-test")
     plan = _plan("vm-test")
     secrets = {n: pulumi.Output.secret(f"value-of-{n}") for n in plan.config.secret_names()}
-    host = Host("mouse-vm", plan, secrets)
+    butane_secret = rec.run(
+        lambda: Host("mouse-vm", HostArgs(plan=plan, secrets=secrets)).butane.is_secret()
+    )
+    assert butane_secret is True
+    cmd = rec.one(COMMAND, "mouse-vm-ignition")
+    assert is_secret(cmd.inputs["stdin"])
+    files = ignition.files(_run_create(cmd.inputs["create"], unsecret(cmd.inputs["stdin"])))
+    env, mode = files["/etc/homelab/env/rustfs.env"]
+    assert "RUSTFS_SECRET_KEY=value-of-rustfsSecretKey\n" in env and mode == 0o600
 
-    def check(args):
-        butane, is_secret = args
-        assert is_secret is True
-        assert "RUSTFS_SECRET_KEY=value-of-rustfsSecretKey" in butane
 
-    return pulumi.Output.all(host.butane, host.butane.is_secret()).apply(check)
-
-
-@pulumi.runtime.test
-def test_container_outputs():
+def test_container_outputs(mocks):
+    rec = mocks(stack="mouse")
     plan = _plan("mouse")
-    host = Host("m2", plan, {n: pulumi.Output.secret("x") for n in plan.config.secret_names()})
-    rustfs = host.containers["rustfs"]
+    secrets = {n: pulumi.Output.secret("x") for n in plan.config.secret_names()}
 
-    def check(args):
-        unit, image, keys, content = args
-        assert unit == "rustfs.service"
-        assert image.startswith("docker.io/rustfs/rustfs:")
-        assert keys == ["rustfsAccessKey", "rustfsSecretKey"]
-        assert "Secret=rustfs-RUSTFS_SECRET_KEY,type=env,target=RUSTFS_SECRET_KEY" in content
-        assert "ExecStartPre=/etc/homelab/bin/podman-secrets rustfs" in content
-        assert "changeme" not in content
+    def program():
+        rustfs = Host("m2", HostArgs(plan=plan, secrets=secrets)).containers["rustfs"]
+        return pulumi.Output.all(rustfs.unit_name, rustfs.image, rustfs.secret_keys, rustfs.content)
 
-    return pulumi.Output.all(
-        rustfs.unit_name, rustfs.image, rustfs.secret_keys, rustfs.content
-    ).apply(check)
+    unit, image, keys, content = rec.run(program)
+    assert unit == "rustfs.service"
+    assert image.startswith("docker.io/rustfs/rustfs:")
+    assert keys == ["rustfsAccessKey", "rustfsSecretKey"]
+    assert "Secret=rustfs-RUSTFS_SECRET_KEY,type=env,target=RUSTFS_SECRET_KEY" in content
+    assert "ExecStartPre=/etc/homelab/bin/podman-secrets rustfs" in content
+    assert "changeme" not in content
 
 
-@pulumi.runtime.test
-def test_vm_wiring_replaces_on_new_ignition():
+def test_vm_replaces_disk_and_domain_on_new_ignition(mocks):
     from components.vm import TestVM
     from homelab.vmconfig import VmConfig
 
+    rec = mocks(stack="vm-test")
     cfg = VmConfig(base_image="/img.qcow2", base_image_sha256="a" * 64, uri="qemu:///session")
-    vm = TestVM("homelab-t", cfg, pulumi.Output.secret('{"ignition":{}}'), "/cache/img", "qemu")
 
-    def check(_):
-        by_type = {r.typ: r for r in MOCKS.resources if r.name.startswith("homelab-t")}
-        assert by_type["pulumi:providers:libvirt"].inputs["uri"] == "qemu:///session"
-        dom = by_type["libvirt:index/domain:Domain"]
-        assert dom.inputs["type"] == "qemu"
-        assert '<seclabel type="none"/>' in dom.inputs["xml"]["xslt"]
-        assert "homelab-t-console.log" in dom.inputs["xml"]["xslt"]
-        root = by_type["libvirt:index/volume:Volume"]
-        ign = by_type["libvirt:index/ignition:Ignition"]
-        name = ign.inputs["name"]
-        name = name.get("value", name) if isinstance(name, dict) else name  # secret wrapper
-        assert name.startswith("homelab-t-") and name.endswith(".ign")
-        assert root.inputs["format"] == "qcow2"
+    def program():
+        vms = [
+            TestVM(name, cfg, pulumi.Output.secret(ign), "/cache/img", "qemu")
+            for name, ign in (("vm-a", '{"a":1}'), ("vm-b", '{"a":1}'), ("vm-c", '{"c":2}'))
+        ]
+        return pulumi.Output.all(*(vm.ssh_command for vm in vms))
 
-    return vm.ssh_command.apply(check)
+    rec.run(program)
+
+    def name(vm: str, typ: str, resource: str) -> str:
+        r = rec.one(typ, f"{vm}-{resource}")
+        assert r.options["delete_before_replace"] is True, r.name
+        return unsecret(r.inputs["name"]).removeprefix(vm + "-")
+
+    vms = ("vm-a", "vm-b", "vm-c")
+    ign = {vm: name(vm, "libvirt:index/ignition:Ignition", "ignition") for vm in vms}
+    root = {vm: name(vm, "libvirt:index/volume:Volume", "root") for vm in vms}
+    # The same Ignition names the same volumes; a new one names new ones (hence replaced).
+    assert ign["vm-a"] == ign["vm-b"] != ign["vm-c"]
+    assert root["vm-a"] == root["vm-b"] != root["vm-c"]
+    dom = rec.one("libvirt:index/domain:Domain", "vm-c-domain")
+    assert {"coreosIgnition", "disks"} <= set(dom.options["replace_on_changes"])
+    assert dom.options["delete_before_replace"] is True
+    assert dom.inputs["type"] == "qemu"
+    assert '<seclabel type="none"/>' in dom.inputs["xml"]["xslt"]
+    assert rec.one("pulumi:providers:libvirt", "vm-c-libvirt").inputs["uri"] == "qemu:///session"

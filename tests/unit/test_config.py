@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homelab.config import ConfigError, load_stack_config, read_stack_file
+from homelab.host.stack import ConfigError, load_stack_config, read_stack_file
 
 REPO = Path(__file__).resolve().parents[2]
 

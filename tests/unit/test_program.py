@@ -1,6 +1,8 @@
 """The whole program (`__main__.py`) under mocks, per stack: what it registers and refuses.
 
-Needs butane, ignition-validate and quadlet (the program validates every plan with them).
+Config reaches it as the language host hands it over (PULUMI_CONFIG and
+PULUMI_CONFIG_SECRET_KEYS). Needs butane, ignition-validate and quadlet (the program checks
+every plan with them).
 """
 
 from __future__ import annotations
@@ -12,74 +14,77 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from homelab.config import read_stack_file
+from homelab.host.stack import StackFiles
+from tests.conftest import is_secret, unsecret
 
 REPO = Path(__file__).resolve().parents[2]
+SECRETS = {"rustfsAccessKey": "a-value", "rustfsSecretKey": "s-value", "tailscaleAuthKey": "t"}
 
 
-class Recorder(pulumi.runtime.Mocks):
-    def __init__(self) -> None:
-        self.types: list[str] = []
+@pytest.fixture
+def program(mocks, monkeypatch):
+    """program(stack, extra=..., secrets=..., preview=...) -> (Recorder, the module's globals)."""
 
-    def new_resource(self, args: pulumi.runtime.MockResourceArgs):
-        self.types.append(args.typ)
-        outs = dict(args.inputs)
-        if args.typ == "command:local:Command":
-            outs["stdout"] = '{"ignition":{"version":"3.4.0"}}'
-        return [f"{args.name}-id", outs]
+    def run(stack, extra=None, secrets=None, preview=True):
+        rec = mocks(stack=stack, preview=preview)
+        values = {**StackFiles(REPO)[stack].values, **(extra or {})}
+        config = {f"homelab:{k}": json.dumps(v) for k, v in values.items()}
+        secrets = SECRETS if secrets is None else secrets
+        config.update({f"homelab:{k}": v for k, v in secrets.items()})
+        monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+        monkeypatch.setenv(
+            "PULUMI_CONFIG_SECRET_KEYS", json.dumps([f"homelab:{k}" for k in secrets])
+        )
+        box = {}
 
-    def call(self, args: pulumi.runtime.MockCallArgs):
-        return {}
+        def main():
+            box.update(runpy.run_path(str(REPO / "__main__.py"), run_name="homelab_program"))
 
+        rec.run(main)
+        return rec, box
 
-def run_program(stack: str, extra: dict | None = None, secrets: dict | None = None):
-    rec = Recorder()
-    pulumi.runtime.set_mocks(rec, project="homelab", stack=stack, preview=True)
-    values = read_stack_file(REPO / f"Pulumi.{stack}.yaml")
-    values.update(extra or {})
-    config = {f"homelab:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    secrets = (
-        {"rustfsAccessKey": "a", "rustfsSecretKey": "b", "tailscaleAuthKey": "c"}
-        if (secrets is None)
-        else secrets
-    )
-    config.update({f"homelab:{k}": v for k, v in secrets.items()})
-    pulumi.runtime.set_all_config(config, [f"homelab:{k}" for k in secrets])
-    return rec, runpy.run_path(str(REPO / "__main__.py"), run_name="homelab_program")
+    return run
 
 
-@pulumi.runtime.test
-def test_mouse_registers_host_and_push():
-    rec, g = run_program("mouse")
-
-    def check(_):
-        assert "command:local:Command" in rec.types
-        assert "pulumi-python:dynamic:Resource" in rec.types
-        assert not any(t.startswith("libvirt:") for t in rec.types)
-
-    # Outputs of the leaf resources resolve only once those are registered.
-    return pulumi.Output.all(g["host"].ignition, g["pushed"].generation).apply(check)
-
-
-@pulumi.runtime.test
-def test_vm_test_registers_host_and_vm():
-    rec, g = run_program("vm-test")
-
-    def check(_):
-        assert "libvirt:index/domain:Domain" in rec.types
-        assert "libvirt:index/ignition:Ignition" in rec.types
-        assert "pulumi-python:dynamic:Resource" not in rec.types
-
-    return pulumi.Output.all(g["host"].ignition, g["vm"].ssh_command).apply(check)
+def test_mouse_registers_host_and_push(program):
+    rec, _ = program("mouse")
+    types = rec.types()
+    assert "pulumi-python:dynamic:Resource" in types
+    assert not any(t.startswith("libvirt:") for t in types)
+    ign = rec.one("command:local:Command", "mouse-ignition")
+    # mouse's Ignition is plain (no secret in it); the push carries the secrets, as secrets.
+    assert not is_secret(ign.inputs["stdin"]) and "s-value" not in ign.inputs["stdin"]
+    assert "/etc/containers/systemd/rustfs.container" in ign.inputs["stdin"]
+    push = rec.one("pulumi-python:dynamic:Resource", "mouse-host")
+    secret_inputs = [k for k, v in push.inputs.items() if is_secret(v)]
+    assert "s-value" in json.dumps([unsecret(push.inputs[k]) for k in secret_inputs])
+    assert "s-value" not in json.dumps({k: v for k, v in push.inputs.items() if not is_secret(v)})
 
 
-def test_bad_config_stops_before_any_resource():
+def test_vm_test_registers_host_and_vm(program):
+    rec, _ = program("vm-test")
+    types = rec.types()
+    assert "libvirt:index/domain:Domain" in types
+    assert "pulumi-python:dynamic:Resource" not in types
+    ign = rec.one("libvirt:index/ignition:Ignition")
+    # vm-test's Ignition carries the secrets, so every input holding it is secret.
+    assert is_secret(ign.inputs["content"])
+    assert is_secret(rec.one("command:local:Command").inputs["stdin"])
+    assert "s-value" in unsecret(rec.one("command:local:Command").inputs["stdin"])
+
+
+def test_bad_config_stops_before_any_resource(program):
     with pytest.raises(pulumi.RunError) as e:
-        run_program("mouse", {"containers": {"rustfs": {"imagetag": "1"}}})
+        program("mouse", {"containers": {"rustfs": {"imagetag": "1"}}})
     assert "Pulumi.mouse.yaml" in str(e.value) and "did you mean 'image_tag'?" in str(e.value)
 
 
-def test_missing_secret_names_the_command():
+def test_missing_secret_names_the_command(program):
     with pytest.raises(pulumi.RunError) as e:
-        run_program("mouse", secrets={})
+        program("mouse", secrets={})
     assert "pulumi config set --secret -s mouse rustfsAccessKey <value>" in str(e.value)
+
+
+def test_plain_secret_is_refused(program):
+    with pytest.raises(pulumi.RunError, match="is set in plain text"):
+        program("mouse", extra={"rustfsSecretKey": "oops"}, secrets={})

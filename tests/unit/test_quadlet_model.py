@@ -1,8 +1,8 @@
-"""Typed accessors, editing and the best-practice checks of the Quadlet model."""
+"""Typed accessors and editing of the Quadlet model, and the house rules (quadlet.rules)."""
 
 from __future__ import annotations
 
-from homelab.quadlet import ImageRef, PublishedPort, VolumeMount, best_practices, parse_unit
+from homelab.quadlet import ImageRef, PublishedPort, VolumeMount, parse_unit, rules
 
 RUSTFS = """\
 [Unit]
@@ -67,10 +67,10 @@ def test_typed_accessors():
     )
     assert v1.relabel is None and v1.bind
     assert u.environment["RUSTFS_CONSOLE_ENABLE"] == "true"
-    assert u.exec_args == ["/data"]
-    assert u.unit_after == ["network-online.target", "zfs-import-tank.service"]
-    assert u.unit_requires == []
+    assert u.unit_deps("After") == ["network-online.target", "zfs-import-tank.service"]
+    assert u.unit_deps("Requires") == []
     assert u.restart == "always"
+    assert u.user is None
 
 
 def test_image_refs():
@@ -94,20 +94,18 @@ def test_port_and_volume_shapes():
 def test_editing_and_render():
     u = parse_unit(RUSTFS, F)
     u.set_image_tag("1.0.0-alpha.5")
-    u.add_environment_file("/etc/homelab/env/rustfs.env")
-    u.add_port("9002:9002")
-    u.add_volume("/var/tank/services/rustfs/cfg", "/cfg", ("Z", "ro"))
-    u.add_environment("GREETING", "hello world")
+    u.set_environment("RUSTFS_ACCESS_KEY", "with space")  # replaces the file's line
+    u.add("Container", "PublishPort", "9002:9002")
     u.set("Service", "Restart", ["on-failure"])
     u.set("Service", "MemoryMax", ["1G"])
     text = u.render()
     again = parse_unit(text, F)
     assert again.lookup("Container", "Image") == "docker.io/rustfs/rustfs:1.0.0-alpha.5"
     assert again.line_of("Container", "Image") == 7  # edited in place
-    assert again.environment_files == ["/etc/homelab/env/rustfs.env"]
     assert again.get("Container", "PublishPort")[-1] == "9002:9002"
-    assert again.volumes[-1].options == ("Z", "ro")
-    assert again.environment["GREETING"] == "hello world"
+    assert again.environment["RUSTFS_ACCESS_KEY"] == "with space"
+    assert again.get("Container", "Environment")[-1] == '"RUSTFS_ACCESS_KEY=with space"'
+    assert sum("RUSTFS_ACCESS_KEY" in v for v in again.get("Container", "Environment")) == 1
     assert again.restart == "on-failure"
     assert text.index("MemoryMax=1G") < text.index("[Install]")
     assert again.render() == text
@@ -119,51 +117,59 @@ def test_new_section_goes_before_install():
     assert [s.name for s in u.sections] == ["Container", "Service", "Install"]
 
 
-def test_best_practices_flags_the_seed_rules():
+def test_rules_on_the_seed_unit():
     u = parse_unit(RUSTFS, F)
-    msgs = [str(p) for p in best_practices(u, "zfs-import-tank.service", production=True)]
-    joined = "\n".join(msgs)
-    assert f"{F}:20: set Restart=on-failure" in joined
-    assert "bind mount /var/tank/services/rustfs/logs has no :Z" in joined
-    assert "/data" not in joined.split("has no :Z")[0]  # the :Z one is fine
-    assert "RUSTFS_ACCESS_KEY" in joined and "RUSTFS_SECRET_KEY" in joined
-    assert "not pinned" in joined
-    assert "add zfs-import-tank.service to Requires=" in joined
+    assert "Restart=on-failure" in (rules.restart(u) or "")
+    img = u.image
+    assert img is not None and "not pinned" in (rules.unpinned(img) or "")
+    assert rules.short_name(img) is None
+    missing = rules.pool_ordering(u, "zfs-import-tank.service")
+    assert missing is not None and missing[0] == ["Requires"]
+    assert "add zfs-import-tank.service to Requires=" in missing[1]
+    secretish = [v for v, val in u.environment.items() if rules.inline_secret(v, val, "rustfs")]
+    assert secretish == ["RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY"]
+    msg = rules.inline_secret("RUSTFS_SECRET_KEY", "changeme", "rustfs") or ""
+    assert "changeme" not in msg and "homelab:containers.rustfs.secrets" in msg
+    data, logs = u.volumes
+    assert rules.relabel(data) is None
+    assert "has no :Z" in (rules.relabel(logs) or "")
 
 
-def test_best_practices_clean_unit_and_data_root():
+def test_rules_pass_a_good_unit():
     good = (
         RUSTFS.replace(":latest", ":1.0.0")
         .replace("Restart=always", "Restart=on-failure")
-        .replace("/logs:/logs", "/logs:/logs:z")
-        .replace(
-            "Environment=RUSTFS_ACCESS_KEY=admin\nEnvironment=RUSTFS_SECRET_KEY=changeme\n", ""
-        )
         .replace("Wants=network-online.target", "Requires=zfs-import-tank.service")
     )
     u = parse_unit(good, F)
-    assert best_practices(u, "zfs-import-tank.service", production=True) == []
-    # No data under the pool root: no ZFS ordering needed.
-    u.set("Unit", "Requires", [])
-    assert best_practices(u, "zfs-import-tank.service", data_root="/srv/pool") == []
-    assert best_practices(u, "zfs-import-tank.service", data_root="/var/tank")
-    # :latest is fine outside production
-    u.set_image_tag("latest")
-    assert best_practices(u, None) == []
+    assert rules.restart(u) is None
+    assert u.image is not None and rules.unpinned(u.image) is None
+    assert rules.pool_ordering(u, "zfs-import-tank.service") is None
+    assert rules.unpinned(ImageRef.parse("app.image")) is None  # built by a Quadlet unit
 
 
-def test_relabel_rules_and_lines():
-    text = (
-        "[Container]\nImage=docker.io/a/b:1\n"
-        "Volume=/etc/passwd:/etc/passwd:ro\n"  # system path, no relabel: fine
-        "Volume=/proc:/host/proc:Z\n"  # relabelling the host's /proc: flagged
-        "Volume=/var/tank/x:/x\n"  # data without :Z: flagged, on its own line
-        "Volume=named:/n\n"  # named volume: not a bind mount
-        "[Service]\nRestart=on-failure\n"
-    )
-    probs = best_practices(parse_unit(text, F))
-    assert [(p.line, p.key) for p in probs] == [(4, "Volume"), (5, "Volume")]
-    assert "host system path" in probs[0].message and "no :Z" in probs[1].message
+def test_relabel_rules():
+    assert rules.relabel(VolumeMount.parse("/etc/passwd:/etc/passwd:ro")) is None
+    assert "host system path" in (rules.relabel(VolumeMount.parse("/proc:/host/proc:Z")) or "")
+    assert rules.relabel(VolumeMount.parse("/var/tank/x:/x")) is not None
+    assert rules.relabel(VolumeMount.parse("named:/n")) is None  # not a bind mount
+    # With a data root, only what lies under it is data.
+    assert rules.relabel(VolumeMount.parse("/srv/other:/o"), "/var/tank") is None
+    assert rules.relabel(VolumeMount.parse("/var/tank/x:/x"), "/var/tank/") is not None
+
+
+def test_under():
+    assert rules.under("/var/tank", "/var/tank") and rules.under("/var/tank/a", "/var/tank/")
+    assert not rules.under("/var/tanker", "/var/tank")
+    assert rules.system_path("/") and rules.system_path("/etc") and not rules.system_path("/etcx")
+
+
+def test_drop_pool_dependencies():
+    u = parse_unit(RUSTFS.replace("[Unit]\n", "[Unit]\nRequires=zfs-import-tank.service\n"), F)
+    rules.drop_pool_dependencies(u)
+    text = u.render()
+    assert "zfs-import" not in text
+    assert "After=network-online.target\n" in text and "Requires=" not in text
 
 
 def test_unwritable_values_are_refused_at_edit_time():
@@ -175,7 +181,7 @@ def test_unwritable_values_are_refused_at_edit_time():
             u.add("Container", "Exec", bad)
         with pytest.raises(ValueError):
             u.set("Container", "Exec", [bad])
-    u.add_environment("MULTI", "line\nvalue")  # escaped: fine
+    u.set_environment("MULTI", "line\nvalue")  # escaped: fine
     assert parse_unit(u.render(), F).environment["MULTI"] == "line\nvalue"
 
 
@@ -184,7 +190,7 @@ def test_default_container_name_is_the_one_podman_gives():
     specifiers expanded for the service it generates."""
     import re
 
-    from homelab.tools import quadlet_dryrun
+    from homelab.tools import quadlet_generate
 
     units = {
         "a.container": "[Container]\nImage=docker.io/a/b:1\n",
@@ -192,7 +198,7 @@ def test_default_container_name_is_the_one_podman_gives():
         "t@.container": "[Container]\nImage=docker.io/a/b:1\n",
         "n.container": "[Container]\nImage=docker.io/a/b:1\nContainerName=named\n",
     }
-    out = quadlet_dryrun(units)
+    out = quadlet_generate(units).stdout
     names = dict(re.findall(r"^---(.+)---\n(?:.*\n)*?ExecStart=.* --name (\S+)", out, re.M))
     assert len(names) == len(units), out
     for fname, text in units.items():

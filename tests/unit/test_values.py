@@ -1,9 +1,9 @@
-"""PublishPort as the host planner holds it: fixed, numeric, in range (images and volumes
-are parsed by homelab.quadlet.model, tested in test_quadlet_model)."""
+"""PublishPort as the host planner holds it (`rules.fixed_host_port`): fixed, numeric, in
+range, one canonical spelling (images and volumes: test_quadlet_model)."""
 
 import pytest
 
-from homelab.hostplan import parse_port
+from homelab.quadlet.rules import fixed_host_port as parse_port
 
 
 @pytest.mark.parametrize(

@@ -62,9 +62,35 @@ def test_wrong_checksum_is_refused_and_nothing_cached(served, tmp_path):
     assert list((tmp_path / "cache").iterdir()) == []
 
 
-def test_domain_type_detection_here():
-    # This machine has /dev/kvm but no VMX/SVM: TCG is the only thing that works.
-    flags = Path("/proc/cpuinfo").read_text()
-    expected = "kvm" if (" vmx" in flags or " svm" in flags) else "qemu"
-    assert detect_domain_type("qemu:///system") == expected
-    assert detect_domain_type("qemu+ssh://core@host/system") == "kvm"
+@pytest.mark.parametrize(
+    ("uri", "kvm_device", "cpuinfo", "expected"),
+    [
+        ("qemu+ssh://core@host/system", False, "", "kvm"),  # remote: a real machine
+        ("qemu:///system", False, "flags : fpu vmx", "qemu"),  # no /dev/kvm
+        ("qemu:///system", True, "flags : fpu sse2", "qemu"),  # /dev/kvm, no VT-x/AMD-V
+        ("qemu:///system", True, "flags : fpu vmx sse2", "kvm"),
+        ("qemu:///session", True, "flags : fpu svm", "kvm"),
+    ],
+)
+def test_domain_type_detection(monkeypatch, uri, kvm_device, cpuinfo, expected):
+    """The machine's facts are given (this machine has /dev/kvm without VT-x, where only TCG
+    works: ../shared/reference/test-machines.md); the decision is the function's."""
+    import homelab.vmimage as vmimage
+
+    def fake_open(path, flags):
+        assert path == "/dev/kvm"
+        if not kvm_device:
+            raise FileNotFoundError(path)
+        return -1
+
+    class FakePath(type(Path())):  # type: ignore[misc]
+        def exists(self, **kw):
+            return str(self) == "/proc/cpuinfo" or super().exists(**kw)
+
+        def read_text(self, *a, **kw):
+            return cpuinfo if str(self) == "/proc/cpuinfo" else super().read_text(*a, **kw)
+
+    monkeypatch.setattr(vmimage.os, "open", fake_open)
+    monkeypatch.setattr(vmimage.os, "close", lambda fd: None)
+    monkeypatch.setattr(vmimage, "Path", FakePath)
+    assert detect_domain_type(uri) == expected

@@ -1,4 +1,4 @@
-"""`python -m homelab`: quadlet check|fmt, build, secrets."""
+"""`python -m homelab quadlet check|fmt`: lint or format any Quadlet file."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import re
 import sys
 from pathlib import Path
 
-from homelab import commands
-from homelab.quadlet import QuadletError, check, parse_unit
-from homelab.quadlet.keys import KIND_GROUP
+from homelab.quadlet import KIND_GROUP, QuadletError, check, parse_unit
 from homelab.tools import ToolError, quadlet_dryrun
 
 
@@ -83,7 +81,7 @@ def quadlet_fmt(path: Path) -> int:
     return 0
 
 
-def add_quadlet_parser(sub: argparse._SubParsersAction) -> None:
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
     q = sub.add_parser("quadlet", help="lint or format Quadlet files")
     qsub = q.add_subparsers(dest="action", required=True)
     c = qsub.add_parser("check", help="FILE:LINE: message per problem; non-zero on any")
@@ -95,19 +93,10 @@ def add_quadlet_parser(sub: argparse._SubParsersAction) -> None:
     )
     f = qsub.add_parser("fmt", help="print the canonical text")
     f.add_argument("file", type=Path)
-    q.set_defaults(func=main_quadlet)
+    q.set_defaults(func=main)
 
 
-def main_quadlet(args: argparse.Namespace) -> int:
+def main(args: argparse.Namespace) -> int:
     if args.action == "check":
         return quadlet_check(args.files, not args.no_generator)
     return quadlet_fmt(args.file)
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m homelab")
-    sub = ap.add_subparsers(dest="command", required=True)
-    add_quadlet_parser(sub)
-    commands.add_subcommands(sub)
-    args = ap.parse_args(argv)
-    return int(args.func(args))

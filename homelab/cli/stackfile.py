@@ -1,4 +1,5 @@
-"""A private copy of a stack file, for `pulumi --config-file`.
+"""`python -m homelab stackfile STACK PRIVATE`: a private copy of a stack file, for
+`pulumi --config-file`.
 
 `pulumi stack init` and `pulumi config set --secret` write a per-user encryption salt and
 encrypted values into `Pulumi.<stack>.yaml`. For a stack whose secrets are throwaway (vm-test),
@@ -8,10 +9,15 @@ clone, which is the tracked file's settings plus the user's salt and `secure:` v
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from homelab.host.stack import stack_file
+
+REPO = Path(__file__).resolve().parents[2]
 
 PRIVATE_TOP_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
 
@@ -62,3 +68,19 @@ def write_private(tracked_path: Path, private_path: Path, salt_from: Path | None
         + yaml.safe_dump(merged, sort_keys=False)
     )
     tmp.replace(private_path)
+
+
+def add_subcommands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "stackfile", help="write the private copy of Pulumi.STACK.yaml (for --config-file)"
+    )
+    p.add_argument("stack")
+    p.add_argument("private", type=Path)
+    p.add_argument("--salt-from", type=Path, help="a stack file to take the salt from")
+    p.add_argument("--project", type=Path, default=REPO, help=argparse.SUPPRESS)
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    write_private(stack_file(args.project, args.stack), args.private, args.salt_from)
+    return 0

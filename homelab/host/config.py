@@ -1,0 +1,233 @@
+"""The typed stack configuration: everything under `homelab:` in `Pulumi.<stack>.yaml`.
+
+Models only; `homelab.host.stack` reads the files and turns validation errors into
+`file:line: key: message`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
+
+from homelab.vmconfig import VmConfig
+
+NAMESPACE = "homelab"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _single_line(v: str) -> str:
+    if _CONTROL.search(v):
+        raise ValueError(
+            "contains a newline or control character; a value must be one plain line "
+            "(it would otherwise inject extra lines into a unit file)"
+        )
+    return v
+
+
+Line = Annotated[str, AfterValidator(_single_line)]
+
+
+def _abs_path(v: str) -> str:
+    _single_line(v)
+    if not v.startswith("/"):
+        raise ValueError(f"{v!r} must be an absolute path")
+    if any(part in ("..", ".") for part in v.split("/")):
+        raise ValueError(f"{v!r} must not contain '.' or '..' components")
+    return v.rstrip("/") or "/"
+
+
+AbsPath = Annotated[str, AfterValidator(_abs_path)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SshConfig(Strict):
+    """How `pulumi up -s mouse` reaches the running host."""
+
+    host: Line
+    port: int = Field(22, ge=1, le=65535)
+    user: Line = "core"
+    # Pinned host key, as in known_hosts without the host name: "ssh-ed25519 AAAA...".
+    host_key: Line
+    private_key_path: Line | None = None  # None: use the ssh-agent
+    sudo: bool | None = None  # default: sudo unless user is root
+
+    @field_validator("host_key")
+    @classmethod
+    def _key_shape(cls, v: str) -> str:
+        parts = v.split()
+        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+            raise ValueError(
+                "host_key must look like 'ssh-ed25519 AAAA...'; get it with "
+                "`ssh-keyscan -t ed25519 HOST` or from /etc/ssh/ssh_host_ed25519_key.pub"
+            )
+        return " ".join(parts[:2])
+
+
+class PushConfig(Strict):
+    """Behaviour of the SSH push to a running host."""
+
+    health_timeout: int = Field(90, ge=1, le=3600)  # seconds for a changed unit to be active
+    settle: int = Field(5, ge=0, le=600)  # seconds it must then stay active
+
+
+class AutoRebase(Strict):
+    """uCore's two-step rebase from stock Fedora CoreOS on first boot."""
+
+    enabled: bool = False
+    image: Line = "ghcr.io/ublue-os/ucore:stable"
+
+
+class HostConfig(Strict):
+    hostname: Line
+    production: bool = True
+    timezone: Line = "UTC"
+    volume_root: AbsPath = "/var/tank/services"
+    # Pool whose import must precede containers with data on it; None on hosts without ZFS.
+    zfs_pool: Line | None = "tank"
+    ssh_authorized_keys: list[Line] = Field(default_factory=list)
+    core_uid: int = Field(1000, ge=0)
+    auto_rebase: AutoRebase = AutoRebase()
+    # False: secrets are left out of Ignition and delivered by the push after first boot.
+    secrets_in_ignition: bool = False
+
+    @field_validator("hostname")
+    @classmethod
+    def _hostname(cls, v: str) -> str:
+        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", v):
+            raise ValueError(f"{v!r} is not a valid host name (lowercase letters, digits, '-')")
+        return v
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", v):
+            raise ValueError(f"{v!r} is not a timezone name such as 'Europe/Berlin' or 'UTC'")
+        return v
+
+    @property
+    def zfs_unit(self) -> str | None:
+        return f"zfs-import-{self.zfs_pool}.service" if self.zfs_pool else None
+
+
+class ContainerConfig(Strict):
+    """Per-stack choices for one `containers/NAME.container` file."""
+
+    enabled: bool = True
+    image: Line | None = None  # full reference, replaces Image=
+    image_tag: Line | None = None  # replaces only the tag of Image=
+    ports: list[Line] | None = None  # replaces every PublishPort=
+    environment: dict[str, Line] = Field(default_factory=dict)
+    volumes: list[Line] = Field(default_factory=list)  # added Volume= lines
+    # ENV_VAR -> name of a Pulumi secret config key (homelab:<name>).
+    secrets: dict[str, Line] = Field(default_factory=dict)
+    # Host paths outside the volume root this container may mount (read-only).
+    host_paths: list[AbsPath] = Field(default_factory=list)
+    data_owner: Line | None = None  # "uid:gid" of its data directories
+    memory_max: Line | None = None  # systemd MemoryMax=, e.g. "2G"
+    cpu_quota: Line | None = None  # systemd CPUQuota=, e.g. "200%"
+
+    @field_validator("image_tag")
+    @classmethod
+    def _tag(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", v):
+            raise ValueError(f"{v!r} is not a valid image tag")
+        return v
+
+    @field_validator("environment", "secrets")
+    @classmethod
+    def _env_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for k in v:
+            if not ENV_NAME.fullmatch(k):
+                raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("secrets")
+    @classmethod
+    def _secret_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for var, name in v.items():
+            if not SECRET_NAME.fullmatch(name):
+                raise ValueError(f"secret config key {name!r} for {var} is not a valid key name")
+        return v
+
+    @field_validator("data_owner")
+    @classmethod
+    def _owner(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d+:\d+", v):
+            raise ValueError(f"data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'")
+        return v
+
+    @field_validator("memory_max")
+    @classmethod
+    def _mem(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d+[KMGT]?|infinity", v):
+            raise ValueError(f"memory_max {v!r} must be bytes with K/M/G/T, e.g. '2G'")
+        return v
+
+    @field_validator("cpu_quota")
+    @classmethod
+    def _cpu(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"\d+%", v):
+            raise ValueError(f"cpu_quota {v!r} must be a percentage, e.g. '150%'")
+        return v
+
+    @model_validator(mode="after")
+    def _image_xor_tag(self) -> ContainerConfig:
+        if self.image and self.image_tag:
+            raise ValueError("set either image or image_tag, not both")
+        return self
+
+
+class StackConfig(Strict):
+    """Everything under `homelab:` for one stack, validated."""
+
+    stack: str
+    host: HostConfig
+    containers: dict[str, ContainerConfig] = Field(default_factory=dict)
+    ssh: SshConfig | None = None
+    push: PushConfig = PushConfig()
+    vm: VmConfig | None = None
+    base_stack: str | None = None
+
+    @field_validator("containers")
+    @classmethod
+    def _names(cls, v: dict[str, ContainerConfig]) -> dict[str, ContainerConfig]:
+        for name in v:
+            if not CONTAINER_NAME.fullmatch(name):
+                raise ValueError(
+                    f"container name {name!r} must be lowercase letters, digits, '-' or '_'"
+                )
+        return v
+
+    @model_validator(mode="after")
+    def _one_target(self) -> StackConfig:
+        if self.vm is not None and self.ssh is not None:
+            raise ValueError("a stack targets either a VM (vm:) or a running host (ssh:), not both")
+        return self
+
+    @property
+    def enabled(self) -> list[str]:
+        return sorted(n for n, c in self.containers.items() if c.enabled)
+
+    @property
+    def mode(self) -> Literal["vm", "push", "ignition"]:
+        if self.vm is not None:
+            return "vm"
+        return "push" if self.ssh is not None else "ignition"
+
+    def secret_names(self) -> list[str]:
+        return sorted({s for n in self.enabled for s in self.containers[n].secrets.values()})

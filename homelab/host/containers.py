@@ -1,0 +1,277 @@
+"""One container planned for a host: `containers/NAME.container` plus its stack settings ->
+the unit file the host gets, checked. Each step below is one concern; every problem names
+where its value came from (a line of the file, or a key of the stack file) and what to do."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from homelab.host.config import ContainerConfig, HostConfig, StackConfig
+from homelab.host.problems import Problems
+from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
+from homelab.quadlet import PublishedPort, QuadletError, QuadletUnit, lint_unit, parse_unit, rules
+from homelab.quadlet.render import Line
+from homelab.quadlet.split import CUNESCAPE, RELAX, UNQUOTE, SplitError, split_words
+from homelab.quadlet.values import VolumeMount
+
+CANONICAL_ROOT = "/var/tank/services"  # the volume root the files in containers/ are written for
+
+
+class PlannedContainer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    source: str  # containers/NAME.container
+    unit_path: str
+    service: str
+    text: str  # the Quadlet file exactly as it lands on the host
+    image: str
+    ports: tuple[str, ...]
+    data_dirs: tuple[str, ...]
+    secrets: dict[str, str]  # ENV_VAR -> secret config key
+    env_file: str | None
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A planned container with what the host plan needs beyond the container itself."""
+
+    container: PlannedContainer
+    unit: QuadletUnit
+    ports: list[PublishedPort]
+    owner: tuple[int, int]  # uid, gid of its data directories
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Where a value came from: a line of the unit file, or an index in a stack list."""
+
+    line: int | None = None
+    index: int | None = None
+
+
+def plan_container(
+    problems: Problems, cfg: StackConfig, project_dir: Path, name: str
+) -> Planned | None:
+    """The container `name` as `cfg`'s host gets it, or None (its problems are recorded)."""
+    cc, host = cfg.containers[name], cfg.host
+    before = len(problems)  # earlier containers' problems must not hide this one's
+    rel = f"containers/{name}.container"
+    unit = _read_unit(problems, project_dir, rel, name)
+    if unit is None:
+        return None
+    file_envs = unit.assigned("Container", "Environment")
+    file_vols = unit.assigned("Container", "Volume")
+    _apply_overrides(unit, cc)
+    _check_image(problems, unit, rel, cc, host.production)
+    ports = _check_ports(problems, unit, rel, cc)
+    data_dirs = _place_volumes(problems, unit, rel, cc, host, file_vols)
+    _check_environment(problems, unit, rel, cc, file_envs)
+    env_file = wire_secrets(unit, name, sorted(cc.secrets)) if cc.secrets else None
+    _check_unit(problems, unit, rel, host.zfs_unit if data_dirs else None)
+    if not host.zfs_unit:
+        rules.drop_pool_dependencies(unit)
+    if len(problems) > before:
+        return None
+    pc = PlannedContainer(
+        name=name,
+        source=rel,
+        unit_path=f"{QUADLET_DIR}/{name}.container",
+        service=f"{name}.service",
+        text=unit.render(),
+        image=(unit.get("Container", "Image") or [""])[-1],
+        ports=tuple(p.canonical() for p in ports),
+        data_dirs=tuple(dict.fromkeys(data_dirs)),
+        secrets=dict(cc.secrets),
+        env_file=env_file,
+    )
+    return Planned(pc, unit, ports, _owner(cc, unit))
+
+
+def _read_unit(problems: Problems, project_dir: Path, rel: str, name: str) -> QuadletUnit | None:
+    """The unit file, parsed and held to podman's own rules."""
+    path = project_dir / rel
+    if not path.exists():
+        problems.stack(
+            ("containers", name),
+            f"container {name!r} is enabled but {rel} does not exist; add the Quadlet file "
+            "or set enabled: false",
+        )
+        return None
+    try:
+        unit = parse_unit(path.read_text(), rel)
+    except QuadletError as exc:
+        problems.add(str(exc))
+        return None
+    found = [str(p) for p in lint_unit(unit)]
+    for p in found:
+        problems.add(p)
+    return None if found else unit
+
+
+def _apply_overrides(unit: QuadletUnit, cc: ContainerConfig) -> None:
+    """The stack's settings, applied to the parsed unit (volumes are added when placed)."""
+    if cc.image:
+        unit.set_image(cc.image)
+    elif cc.image_tag:
+        unit.set_image_tag(cc.image_tag)
+    if cc.ports is not None:
+        unit.set("Container", "PublishPort", list(cc.ports))
+    for var, value in cc.environment.items():
+        unit.set_environment(var, value)
+    if cc.memory_max:
+        unit.set("Service", "MemoryMax", [cc.memory_max])
+    if cc.cpu_quota:
+        unit.set("Service", "CPUQuota", [cc.cpu_quota])
+
+
+def _check_image(
+    problems: Problems, unit: QuadletUnit, rel: str, cc: ContainerConfig, production: bool
+) -> None:
+    """A fully qualified name (the file's own is lint's), pinned on a production host."""
+    img = unit.image
+    if img is None:
+        return
+    msgs = [rules.short_name(img) if cc.image else None]
+    msgs.append(rules.unpinned(img) if production else None)
+    for msg in filter(None, msgs):
+        if cc.image or cc.image_tag:
+            problems.stack(("containers", unit.name, "image" if cc.image else "image_tag"), msg)
+        else:
+            problems.unit(rel, unit.line_of("Container", "Image"), "Image", msg)
+
+
+def _check_ports(
+    problems: Problems, unit: QuadletUnit, rel: str, cc: ContainerConfig
+) -> list[PublishedPort]:
+    """Every published port fixed and numeric (`rules.fixed_host_port`)."""
+    ports = []
+    for i, entry in enumerate(unit.assigned("Container", "PublishPort")):
+        try:
+            ports.append(rules.fixed_host_port(entry.value))
+        except ValueError as exc:
+            if cc.ports is not None:
+                problems.stack(("containers", unit.name, "ports", i), str(exc))
+            else:
+                problems.unit(rel, entry.line, "PublishPort", str(exc))
+    return ports
+
+
+def _place_volumes(
+    problems: Problems,
+    unit: QuadletUnit,
+    rel: str,
+    cc: ContainerConfig,
+    host: HostConfig,
+    file_vols: list[Line],
+) -> list[str]:
+    """Each volume (the file's, then the stack's) rebased to this host's volume root and
+    checked; the unit gets the rebased ones. Returns the data directories."""
+    root, name = host.volume_root, unit.name
+    sources = [(e.value, _Source(line=e.line)) for e in file_vols]
+    sources += [(spec, _Source(index=i)) for i, spec in enumerate(cc.volumes)]
+    data_dirs: list[str] = []
+    specs: list[str] = []
+    for spec, src_of in sources:
+
+        def bad(msg: str, src_of: _Source = src_of) -> None:
+            if src_of.index is not None:
+                problems.stack(("containers", name, "volumes", src_of.index), msg)
+            else:
+                problems.unit(rel, src_of.line, "Volume", msg)
+
+        vol = VolumeMount.parse(spec)
+        if not vol.source or vol.named:
+            specs.append(spec)
+            continue
+        msg, placed = _place(vol, root, cc, name)
+        if msg is None and (relabel := rules.relabel(placed, root)) is not None:
+            msg = relabel
+        if msg is not None:
+            bad(msg)
+            continue
+        if placed.source and rules.under(placed.source, root):
+            data_dirs.append(placed.source)
+        specs.append(placed.raw)
+    unit.set("Container", "Volume", specs)
+    return data_dirs
+
+
+def _place(
+    vol: VolumeMount, root: str, cc: ContainerConfig, name: str
+) -> tuple[str | None, VolumeMount]:
+    """(what is wrong, or None; the mount rebased to `root`) for one bind mount."""
+    src = vol.source or ""
+    if not src.startswith("/"):
+        return f"volume source {src!r} is relative; use an absolute path under {root}", vol
+    if any(p in ("..", ".") for p in src.split("/")):
+        return f"volume source {src!r} contains '..' or '.'; write the plain absolute path", vol
+    if root != CANONICAL_ROOT and rules.under(src, CANONICAL_ROOT):
+        src = root + src[len(CANONICAL_ROOT) :]
+    placed = VolumeMount.parse(vol.with_source(src))
+    if rules.under(src, root):
+        return None, placed
+    if any(rules.under(src, h) for h in cc.host_paths):
+        if "ro" not in vol.options:
+            return f"host path {src!r} must be mounted read-only (:ro)", placed
+        return None, placed
+    return (
+        f"volume source {src!r} lies outside the volume root {root}; move the data under "
+        f"it, or allow it read-only with homelab:containers.{name}.host_paths"
+    ), placed
+
+
+def _check_environment(
+    problems: Problems, unit: QuadletUnit, rel: str, cc: ContainerConfig, file_envs: list[Line]
+) -> None:
+    """No secret-looking value written inline, in the file or in the stack."""
+    name = unit.name
+    for entry in file_envs:
+        try:
+            words = split_words(entry.value, RELAX | UNQUOTE | CUNESCAPE)
+        except SplitError:
+            continue
+        for word in words:
+            var, _, value = word.partition("=")
+            if msg := rules.inline_secret(var, value, name):
+                problems.unit(rel, entry.line, "Environment", msg)
+    for var, value in cc.environment.items():
+        if msg := rules.inline_secret(var, value, name):
+            problems.stack(("containers", name, "environment", var), msg)
+
+
+def wire_secrets(unit: QuadletUnit, name: str, variables: list[str]) -> str:
+    """Make `unit` take `variables` as podman secrets; returns the env file that feeds them.
+
+    The helper runs before every start, so a restart after a changed env file (rotation)
+    always sees the new values.
+    """
+    for var in variables:
+        unit.add("Container", "Secret", f"{name}-{var},type=env,target={var}")
+    unit.add("Service", "ExecStartPre", f"{SECRETS_HELPER} {name}")
+    return f"{ENV_DIR}/{name}.env"
+
+
+def _check_unit(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str | None) -> None:
+    """Restart=on-failure, and ordering after the pool import when data lives on the pool."""
+    if msg := rules.restart(unit):
+        line = unit.line_of("Service", "Restart") or unit.section_line("Service")
+        problems.unit(rel, line, "Restart", msg)
+    if pool_unit and (missing := rules.pool_ordering(unit, pool_unit)):
+        keys, msg = missing
+        lines = [n for k in keys if (n := unit.line_of("Unit", k))]
+        problems.unit(rel, min(lines) if lines else unit.section_line("Unit"), "/".join(keys), msg)
+
+
+def _owner(cc: ContainerConfig, unit: QuadletUnit) -> tuple[int, int]:
+    if cc.data_owner:
+        uid, gid = cc.data_owner.split(":")
+        return int(uid), int(gid)
+    m = re.fullmatch(r"(\d+)(?::(\d+))?", unit.user or "")
+    if m:
+        return int(m.group(1)), int(m.group(2) or m.group(1))
+    return 0, 0

@@ -1,0 +1,156 @@
+"""Stack config + `containers/*.container` -> the host's one desired FileSet. Pure.
+
+Every check that can stop bad input runs here, before anything is generated or touched, and
+every problem names a file, a line, a key and what to do (all of them at once).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.host.config import HostConfig, StackConfig
+from homelab.host.containers import Planned, PlannedContainer, plan_container
+from homelab.host.problems import PlanError, Problems
+from homelab.host.stack import StackFiles, chain
+from homelab.host.system import (
+    AUTOREBASE_UNITS,
+    CORE_KEYS_FILE,
+    QUADLET_DIR,
+    SECRETS_HELPER,
+    SECRETS_HELPER_TEXT,
+    autorebase_units,
+    zfs_import_unit,
+)
+
+__all__ = ["HostPlan", "PlanError", "PlannedContainer", "plan_host"]
+
+
+class HostPlan(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    config: StackConfig
+    containers: tuple[PlannedContainer, ...]
+    fileset: FileSet
+
+
+def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = None) -> HostPlan:
+    """The one desired file set for `cfg`'s host. Raises PlanError listing every problem.
+
+    `files`: the run's stack files, already read while loading `cfg` (read again if None).
+    """
+    problems = Problems(files or StackFiles(project_dir), chain(cfg))
+    planned = [p for name in cfg.enabled if (p := plan_container(problems, cfg, project_dir, name))]
+    _cross_checks(problems, planned)
+    if problems:
+        raise PlanError(problems.lines)
+    host = cfg.host
+    links = [ManagedLink(path="/etc/localtime", target=f"../usr/share/zoneinfo/{host.timezone}")]
+    if host.auto_rebase.enabled:
+        links += [
+            ManagedLink(
+                path=f"/etc/systemd/system/multi-user.target.wants/{u}",
+                target=f"/etc/systemd/system/{u}",
+            )
+            for u in AUTOREBASE_UNITS
+        ]
+    fs = FileSet(
+        files=tuple(sorted(_files(host, planned), key=lambda f: f.path)),
+        dirs=tuple(sorted(_data_dirs(host, planned), key=lambda d: d.path)),
+        links=tuple(sorted(links, key=lambda ln: ln.path)),
+        units=tuple(p.container.service for p in planned),
+        quadlet_dir=QUADLET_DIR,
+        secret_names=tuple(cfg.secret_names()),
+    )
+    return HostPlan(config=cfg, containers=tuple(p.container for p in planned), fileset=fs)
+
+
+def _cross_checks(problems: Problems, planned: list[Planned]) -> None:
+    """No host port published twice, no container name used twice."""
+    seen_ports: dict[tuple[str, str, int], str] = {}
+    for p in planned:
+        name = p.container.name
+        for port in p.ports:
+            lo, hi = port.host_range or (0, -1)
+            for hp in range(lo, hi + 1):
+                key = (port.host_ip or "", port.protocol, hp)
+                other = seen_ports.get(key)
+                if other and other != name:
+                    problems.stack(
+                        ("containers", name),
+                        f"host port {hp}/{port.protocol} is published by both {other!r} and "
+                        f"{name!r}; change one of them (ports: override) or disable one",
+                    )
+                seen_ports[key] = name
+    names: dict[str, str] = {}
+    for p in planned:
+        cname = p.unit.container_name
+        if cname in names:
+            problems.unit(
+                p.container.source,
+                p.unit.line_of("Container", "ContainerName"),
+                "ContainerName",
+                f"container name {cname!r} is also used by {names[cname]!r}; names must be unique",
+            )
+        names[cname] = p.container.name
+
+
+def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
+    files: list[ManagedFile] = []
+    for p in planned:
+        pc = p.container
+        files.append(
+            ManagedFile(path=pc.unit_path, content=pc.text, mode=0o644, units=(pc.service,))
+        )
+        if pc.env_file:
+            files.append(
+                ManagedFile(
+                    path=pc.env_file,
+                    mode=0o600,
+                    units=(pc.service,),
+                    secret_env=tuple(sorted(pc.secrets.items())),
+                    in_ignition=host.secrets_in_ignition,
+                )
+            )
+    if any(p.container.env_file for p in planned):
+        files.append(ManagedFile(path=SECRETS_HELPER, content=SECRETS_HELPER_TEXT, mode=0o755))
+    files.append(ManagedFile(path="/etc/hostname", content=host.hostname + "\n"))
+    if host.ssh_authorized_keys:
+        files.append(
+            ManagedFile(
+                path=CORE_KEYS_FILE,
+                content="".join(k + "\n" for k in host.ssh_authorized_keys),
+                mode=0o600,
+                uid=host.core_uid,
+                gid=host.core_uid,
+            )
+        )
+    if host.zfs_unit and host.zfs_pool:
+        files.append(
+            ManagedFile(
+                path=f"/etc/systemd/system/{host.zfs_unit}", content=zfs_import_unit(host.zfs_pool)
+            )
+        )
+    if host.auto_rebase.enabled:
+        files.extend(autorebase_units(host.auto_rebase.image))
+    return files
+
+
+def _data_dirs(host: HostConfig, planned: list[Planned]) -> list[ManagedDir]:
+    """Each container's data directories, owned by its user; their parents up to the volume
+    root belong to root. Not in Ignition when on a pool (imported after Ignition runs)."""
+    root, in_ign = host.volume_root, host.zfs_pool is None
+    dirs: dict[str, ManagedDir] = {}
+    for p in planned:
+        uid, gid = p.owner
+        for d in p.container.data_dirs:
+            parts = d[len(root) :].strip("/").split("/")
+            for depth in range(1, len(parts)):
+                parent = root + "/" + "/".join(parts[:depth])
+                dirs.setdefault(parent, ManagedDir(path=parent, mode=0o755, in_ignition=in_ign))
+            dirs[d] = ManagedDir(path=d, mode=0o750, uid=uid, gid=gid, in_ignition=in_ign)
+    if dirs:
+        dirs.setdefault(root, ManagedDir(path=root, mode=0o755, in_ignition=in_ign))
+    return list(dirs.values())

@@ -1,0 +1,89 @@
+"""The host's own files besides the containers: where things live, and the text of the units
+and scripts homelab adds (pool import, uCore's rebase, the podman-secrets loader). Pure."""
+
+from __future__ import annotations
+
+from homelab.fileset import ManagedFile
+
+QUADLET_DIR = "/etc/containers/systemd"
+ENV_DIR = "/etc/homelab/env"
+# The core user's SSH keys: the path Ignition itself writes for passwd.users[core], so the
+# Butane renders this one file as ssh_authorized_keys.
+CORE_KEYS_FILE = "/home/core/.ssh/authorized_keys.d/ignition"
+AUTOREBASE_UNITS = ("ucore-unsigned-autorebase.service", "ucore-signed-autorebase.service")
+
+SECRETS_HELPER = "/etc/homelab/bin/podman-secrets"
+SECRETS_HELPER_TEXT = """#!/bin/sh
+# Managed by homelab. Loads container NAME's secrets from its root 0600 env file into
+# podman's secret store. As podman secrets (Secret=...,type=env) the values never enter the
+# container's stored config (podman's world-readable db.sql), as EnvironmentFile= would.
+set -eu
+name=$1
+while IFS= read -r line || [ -n "$line" ]; do
+  [ -n "$line" ] || continue
+  printf '%s' "${line#*=}" | podman secret create --replace "$name-${line%%=*}" - >/dev/null
+done < "/etc/homelab/env/$name.env"
+"""
+
+
+def zfs_import_unit(pool: str) -> str:
+    # Containers Require= this unit, so it is pulled in by them and needs no [Install].
+    return f"""# Managed by homelab: imports the ZFS pool that holds the containers' data.
+[Unit]
+Description=Import ZFS pool {pool}
+DefaultDependencies=no
+After=systemd-udev-settle.service
+Before=local-fs.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecCondition=/bin/sh -c '! /usr/sbin/zpool list {pool} >/dev/null 2>&1'
+ExecStart=/usr/sbin/zpool import -N {pool}
+ExecStart=/usr/sbin/zfs mount -a
+"""
+
+
+def autorebase_units(image: str) -> list[ManagedFile]:
+    # uCore's documented two-step rebase: unverified first (no signing policy yet), then signed.
+    unsigned = f"""[Unit]
+Description=uCore autorebase to unsigned OCI and reboot
+ConditionPathExists=!/etc/ucore-autorebase/unverified
+ConditionPathExists=!/etc/ucore-autorebase/signed
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+StandardOutput=journal+console
+ExecStart=/usr/bin/rpm-ostree rebase --bypass-driver ostree-unverified-registry:{image}
+ExecStart=/usr/bin/mkdir -p /etc/ucore-autorebase/
+ExecStart=/usr/bin/touch /etc/ucore-autorebase/unverified
+ExecStart=/usr/bin/systemctl disable ucore-unsigned-autorebase.service
+ExecStart=/usr/bin/systemctl reboot
+
+[Install]
+WantedBy=multi-user.target
+"""
+    signed = f"""[Unit]
+Description=uCore autorebase to signed OCI and reboot
+ConditionPathExists=/etc/ucore-autorebase/unverified
+ConditionPathExists=!/etc/ucore-autorebase/signed
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+StandardOutput=journal+console
+ExecStart=/usr/bin/rpm-ostree rebase --bypass-driver ostree-image-signed:docker://{image}
+ExecStart=/usr/bin/touch /etc/ucore-autorebase/signed
+ExecStart=/usr/bin/systemctl disable ucore-signed-autorebase.service
+ExecStart=/usr/bin/systemctl reboot
+
+[Install]
+WantedBy=multi-user.target
+"""
+    return [
+        ManagedFile(path=f"/etc/systemd/system/{AUTOREBASE_UNITS[0]}", content=unsigned),
+        ManagedFile(path=f"/etc/systemd/system/{AUTOREBASE_UNITS[1]}", content=signed),
+    ]
