@@ -45,45 +45,38 @@ ExecStart=/usr/sbin/zfs mount -a
 
 
 def autorebase_units(image: str) -> list[ManagedFile]:
-    # uCore's documented two-step rebase: unverified first (no signing policy yet), then signed.
-    unsigned = f"""[Unit]
-Description=uCore autorebase to unsigned OCI and reboot
-ConditionPathExists=!/etc/ucore-autorebase/unverified
-ConditionPathExists=!/etc/ucore-autorebase/signed
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-StandardOutput=journal+console
-ExecStart=/usr/bin/rpm-ostree rebase --bypass-driver ostree-unverified-registry:{image}
-ExecStart=/usr/bin/mkdir -p /etc/ucore-autorebase/
-ExecStart=/usr/bin/touch /etc/ucore-autorebase/unverified
-ExecStart=/usr/bin/systemctl disable ucore-unsigned-autorebase.service
-ExecStart=/usr/bin/systemctl reboot
-
-[Install]
-WantedBy=multi-user.target
-"""
-    signed = f"""[Unit]
-Description=uCore autorebase to signed OCI and reboot
-ConditionPathExists=/etc/ucore-autorebase/unverified
-ConditionPathExists=!/etc/ucore-autorebase/signed
-After=network-online.target
-Wants=network-online.target
-
-[Service]
-Type=oneshot
-StandardOutput=journal+console
-ExecStart=/usr/bin/rpm-ostree rebase --bypass-driver ostree-image-signed:docker://{image}
-ExecStart=/usr/bin/touch /etc/ucore-autorebase/signed
-ExecStart=/usr/bin/systemctl disable ucore-signed-autorebase.service
-ExecStart=/usr/bin/systemctl reboot
-
-[Install]
-WantedBy=multi-user.target
-"""
+    """uCore's documented two-step rebase: unverified first (no signing policy yet), then
+    signed; each step disables itself and reboots."""
+    steps = (
+        ("unsigned", "!", f"ostree-unverified-registry:{image}", "unverified"),
+        ("signed", "", f"ostree-image-signed:docker://{image}", "signed"),
+    )
     return [
-        ManagedFile(path=f"/etc/systemd/system/{AUTOREBASE_UNITS[0]}", content=unsigned),
-        ManagedFile(path=f"/etc/systemd/system/{AUTOREBASE_UNITS[1]}", content=signed),
+        ManagedFile(
+            path=f"/etc/systemd/system/{unit}", content=_rebase_unit(kind, before, ref, marker)
+        )
+        for unit, (kind, before, ref, marker) in zip(AUTOREBASE_UNITS, steps, strict=True)
     ]
+
+
+def _rebase_unit(kind: str, before: str, ref: str, marker: str) -> str:
+    # The first step also makes the marker directory; `before` is "!" while it has not run.
+    mkdir = "ExecStart=/usr/bin/mkdir -p /etc/ucore-autorebase/\n" if before else ""
+    return f"""[Unit]
+Description=uCore autorebase to {kind} OCI and reboot
+ConditionPathExists={before}/etc/ucore-autorebase/unverified
+ConditionPathExists=!/etc/ucore-autorebase/signed
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+Type=oneshot
+StandardOutput=journal+console
+ExecStart=/usr/bin/rpm-ostree rebase --bypass-driver {ref}
+{mkdir}ExecStart=/usr/bin/touch /etc/ucore-autorebase/{marker}
+ExecStart=/usr/bin/systemctl disable ucore-{kind}-autorebase.service
+ExecStart=/usr/bin/systemctl reboot
+
+[Install]
+WantedBy=multi-user.target
+"""

@@ -396,9 +396,13 @@ def _working_dir(lt: _Lint, g: str) -> tuple[str, bool]:
     return swd, not swd.startswith("/") and not _URL.search(swd)
 
 
+def _require(lt: _Lint, g: str, key: str) -> None:
+    if not lt.u.lookup(g, key):
+        lt.add(lt.u.section_line(g), key, f"no {key} key specified")
+
+
 def _kube(lt: _Lint, g: str) -> None:
-    if not lt.u.lookup(g, "Yaml"):
-        lt.add(lt.u.section_line(g), "Yaml", "no Yaml key specified")
+    _require(lt, g, "Yaml")
     _service_type(lt)
     _user_mappings(lt, g, False)
     _networks(lt, g)
@@ -406,8 +410,7 @@ def _kube(lt: _Lint, g: str) -> None:
 
 
 def _image(lt: _Lint, g: str) -> None:
-    if not lt.u.lookup(g, "Image"):
-        lt.add(lt.u.section_line(g), "Image", "no Image key specified")
+    _require(lt, g, "Image")
 
 
 def _build(lt: _Lint, g: str) -> None:
@@ -446,8 +449,7 @@ def _pod(lt: _Lint, g: str) -> None:
 
 
 def _artifact(lt: _Lint, g: str) -> None:
-    if not lt.u.lookup(g, "Artifact"):
-        lt.add(lt.u.section_line(g), "Artifact", "no Artifact key specified")
+    _require(lt, g, "Artifact")
 
 
 def newer_than_5_4(unit: QuadletUnit) -> list[Problem]:

@@ -26,17 +26,6 @@ from homelab.quadlet.split import (
 )
 from homelab.quadlet.values import ImageRef, PublishedPort, VolumeMount
 
-__all__ = [
-    "ImageRef",
-    "Line",
-    "Problem",
-    "PublishedPort",
-    "QuadletError",
-    "QuadletUnit",
-    "Section",
-    "VolumeMount",
-]
-
 
 class QuadletError(Exception):
     """A file podman's quadlet cannot read (or would silently misread)."""
