@@ -24,25 +24,20 @@ def _project(tmp: Path) -> Path:
     return project_copy(tmp / "project")
 
 
-def _build(project: Path, stack: str, out: Path, env: dict[str, str]):
+def _homelab(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`python -m homelab ARGS` as a user runs it."""
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homelab",
-            "build",
-            stack,
-            "--out",
-            str(out),
-            "--project",
-            str(project),
-        ],
+        [sys.executable, "-m", "homelab", *args],
         cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+def _build(project: Path, stack: str, out: Path, env: dict[str, str]):
+    return _homelab("build", stack, "--out", str(out), "--project", str(project), env=env)
 
 
 @pytest.fixture
@@ -128,58 +123,18 @@ def test_missing_secret_names_the_fix(tmp_path):
 def test_quadlet_check_and_fmt_cli(tmp_path):
     require_tools("quadlet")
     env = tools_env()
-    ok = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homelab",
-            "quadlet",
-            "check",
-            *map(str, sorted((REPO / "containers").glob("*.container"))),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    files = map(str, sorted((REPO / "containers").glob("*.container")))
+    ok = _homelab("quadlet", "check", *files, env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     bad = tmp_path / "web.container"
     bad.write_text("[Container]\nImgae=docker.io/x/y:1\n\n[Servcie]\nRestart=no\n")
-    proc = subprocess.run(
-        [sys.executable, "-m", "homelab", "quadlet", "check", str(bad)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _homelab("quadlet", "check", str(bad), env=env)
     assert proc.returncode == 1
     assert f"{bad}:2: unknown key 'Imgae' in [Container]; did you mean 'Image'?" in proc.stdout
     assert f"{bad}:4: unknown section [Servcie]" in proc.stdout
-    fmt = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homelab",
-            "quadlet",
-            "fmt",
-            str(REPO / "containers" / "netdata.container"),
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    fmt = _homelab("quadlet", "fmt", str(REPO / "containers" / "netdata.container"), env=env)
+    assert fmt.returncode == 0, fmt.stderr
     again = tmp_path / "netdata.container"
     again.write_text(fmt.stdout)
-    refmt = subprocess.run(
-        [sys.executable, "-m", "homelab", "quadlet", "fmt", str(again)],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    refmt = _homelab("quadlet", "fmt", str(again), env=env)
     assert refmt.stdout == fmt.stdout  # idempotent
