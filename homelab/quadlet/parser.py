@@ -13,6 +13,8 @@ file, an unterminated quote in a value podman splits, and an unknown section rai
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from homelab.quadlet.keys import (
     KEYVAL_KEYS,
     SPLIT_ARGS_KEYS,
@@ -65,20 +67,28 @@ def parse_unit(
     as podman's does, so a linter can report everything that is wrong at once.
     """
     unit = QuadletUnit(filename=filename)
-    kind = unit.kind
-    allowed = valid_sections(kind)
-    by_name: dict[str, Section] = {}
-    current: Section | None = None
-    pending: list[Line] = []
-
-    def fail(line: int, key: str, msg: str) -> QuadletError:
-        return QuadletError(filename, line, key, msg)
 
     def soft(line: int, key: str, msg: str) -> None:
         if soft_errors is None:
-            raise fail(line, key, msg)
-        soft_errors.append(fail(line, key, msg))
+            raise QuadletError(filename, line, key, msg)
+        soft_errors.append(QuadletError(filename, line, key, msg))
 
+    builder = _Builder(unit, soft)
+    for start, line, comment in _logical_lines(text, soft):
+        if comment:
+            builder.pending.append(Line(key=None, value=line, line=start))
+        elif not builder.header(start, line):
+            builder.entry(start, line)
+    builder.finish()
+    return unit
+
+
+Soft = Callable[[int, str, str], None]
+
+
+def _logical_lines(text: str, soft: Soft) -> Iterator[tuple[int, str, bool]]:
+    """(line number, trimmed text, is a comment or blank) per logical line: continuation
+    lines joined as podman joins them, comments and blanks inside one dropped."""
     lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
     last = len(lines) - 1
     remaining: str | None = None
@@ -86,11 +96,10 @@ def parse_unit(
     for nr, raw in enumerate(lines):
         line = raw.strip(_TRIM)
         if not line or line[0] in "#;":
-            if remaining is not None:
-                if nr == last:  # podman drops the unfinished line
-                    soft(start, _key_of(remaining), "line continuation at end of file")
-                continue  # podman drops comments inside a continuation
-            pending.append(Line(key=None, value=line, line=nr + 1))
+            if remaining is None:
+                yield nr + 1, line, True
+            elif nr == last:  # podman drops the unfinished line
+                soft(start, _key_of(remaining), "line continuation at end of file")
             continue
         if remaining is None:
             start = nr + 1
@@ -101,52 +110,67 @@ def parse_unit(
                 continue
             soft(start, _key_of((remaining or "") + line), "line continuation at end of file")
         if remaining is not None:
-            line = remaining + line
-            remaining = None
-        if not line:  # a lone backslash on the last line
-            continue
-        if line[0] == "[" and "]" in line and not line[line.index("]") + 1 :].strip(" \t"):
-            name = line[1 : line.index("]")]
-            if not name or any(ch in "[]" or ord(ch) < 32 or ord(ch) == 127 for ch in name):
-                raise fail(start, "", f"invalid group name: {name}")
-            if name not in allowed and not name.startswith("X-"):
-                soft(start, "", _unknown_section(name, kind, allowed))
-            current = by_name.get(name)
-            if current is None:
-                current = Section(name=name, line=start)
-                by_name[name] = current
-                unit.sections.append(current)
-            if pending and not pending[0].value:
-                pending = pending[1:]
-            current.comments.extend(pending)
-            pending = []
-            continue
+            line, remaining = remaining + line, None
+        if line:  # not a lone backslash on the last line
+            yield start, line, False
+
+
+class _Builder:
+    """Sections and entries from logical lines, as podman's UnitFile.Parse builds groups."""
+
+    def __init__(self, unit: QuadletUnit, soft: Soft):
+        self.unit, self.soft = unit, soft
+        self.allowed = valid_sections(unit.kind)
+        self.by_name: dict[str, Section] = {}
+        self.current: Section | None = None
+        self.pending: list[Line] = []  # comments not yet placed
+
+    def fail(self, line: int, key: str, msg: str) -> QuadletError:
+        return QuadletError(self.unit.filename, line, key, msg)
+
+    def header(self, start: int, line: str) -> bool:
+        """A [Section] line (True), repeated ones merged into the first; else False."""
+        if not (line[0] == "[" and "]" in line and not line[line.index("]") + 1 :].strip(" \t")):
+            return False
+        name = line[1 : line.index("]")]
+        if not name or any(ch in "[]" or ord(ch) < 32 or ord(ch) == 127 for ch in name):
+            raise self.fail(start, "", f"invalid group name: {name}")
+        if name not in self.allowed and not name.startswith("X-"):
+            self.soft(start, "", _unknown_section(name, self.unit.kind, self.allowed))
+        self.current = self.by_name.get(name)
+        if self.current is None:
+            self.current = Section(name=name, line=start)
+            self.by_name[name] = self.current
+            self.unit.sections.append(self.current)
+        if self.pending and not self.pending[0].value:
+            self.pending = self.pending[1:]
+        self.current.comments.extend(self.pending)
+        self.pending = []
+        return True
+
+    def entry(self, start: int, line: str) -> None:
         eq = line.find("=")
         if eq <= 0:
-            raise fail(
-                start,
-                "",
-                f"line {line!r} is not a key=value pair, a [Section] or a comment",
-            )
-        if current is None:
-            raise fail(start, line[:eq].rstrip(), "key=value before any [Section]")
+            msg = f"line {line!r} is not a key=value pair, a [Section] or a comment"
+            raise self.fail(start, "", msg)
+        if self.current is None:
+            raise self.fail(start, line[:eq].rstrip(), "key=value before any [Section]")
         key = line[:eq].rstrip(_TRIM)
         if not key or key[0] == " ":
-            raise fail(start, key, f"invalid key name: {key!r}")
+            raise self.fail(start, key, f"invalid key name: {key!r}")
         value = line[eq + 1 :].lstrip(_TRIM)
-        problem = check_value(key, value, current.name)
+        problem = check_value(key, value, self.current.name)
         if problem:
-            soft(start, key, f"{problem} in value {value!r}")
-        current.entries.extend(pending)
-        pending = []
-        current.entries.append(Line(key=key, value=value, line=start))
-    if current is None:
-        # podman keeps a comment-only file in a nameless group
-        if pending:
-            unit.sections.append(Section(name="", line=0, comments=pending))
-    else:
-        current.entries.extend(pending)
-    return unit
+            self.soft(start, key, f"{problem} in value {value!r}")
+        self.current.entries.extend(self.pending)
+        self.pending = []
+        self.current.entries.append(Line(key=key, value=value, line=start))
+
+    def finish(self) -> None:
+        if self.current is not None:
+            self.current.entries.extend(self.pending)
+        elif self.pending:  # podman keeps a comment-only file in a nameless group
+            self.unit.sections.append(Section(name="", line=0, comments=self.pending))
 
 
 def _key_of(line: str) -> str:
