@@ -83,12 +83,6 @@ class FileSet(BaseModel):
     quadlet_dir: str = "/etc/containers/systemd"
     secret_names: tuple[str, ...] = Field(default=())
 
-    def file(self, path: str) -> ManagedFile:
-        for f in self.files:
-            if f.path == path:
-                return f
-        raise KeyError(path)
-
 
 def render_env_file(pairs: tuple[tuple[str, str], ...], secrets: Mapping[str, str]) -> str:
     """Render a systemd/podman env file; values are single-line by validation upstream."""

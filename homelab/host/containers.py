@@ -14,8 +14,8 @@ from homelab.host.config import ContainerConfig, HostConfig, StackConfig
 from homelab.host.problems import Problems
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
 from homelab.quadlet import PublishedPort, QuadletError, QuadletUnit, lint_unit, parse_unit, rules
+from homelab.quadlet.model import keyvals
 from homelab.quadlet.render import Line
-from homelab.quadlet.split import CUNESCAPE, RELAX, UNQUOTE, SplitError, split_words
 from homelab.quadlet.values import VolumeMount
 
 CANONICAL_ROOT = "/var/tank/services"  # the volume root the files in containers/ are written for
@@ -231,12 +231,7 @@ def _check_environment(
     """No secret-looking value written inline, in the file or in the stack."""
     name = unit.name
     for entry in file_envs:
-        try:
-            words = split_words(entry.value, RELAX | UNQUOTE | CUNESCAPE)
-        except SplitError:
-            continue
-        for word in words:
-            var, _, value = word.partition("=")
+        for var, value in keyvals(entry.value).items():
             if msg := rules.inline_secret(var, value, name):
                 problems.unit(rel, entry.line, "Environment", msg)
     for var, value in cc.environment.items():

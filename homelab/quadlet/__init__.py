@@ -8,7 +8,7 @@ from homelab.quadlet.lint import check, lint_unit, newer_than_5_4
 from homelab.quadlet.model import Problem, QuadletError, QuadletUnit
 from homelab.quadlet.parser import parse_unit
 from homelab.quadlet.render import Line, Section
-from homelab.quadlet.split import escape_word, join_words, split_words
+from homelab.quadlet.split import escape_word, split_words
 from homelab.quadlet.values import ImageRef, PublishedPort, VolumeMount
 
 __all__ = [
@@ -23,7 +23,6 @@ __all__ = [
     "VolumeMount",
     "check",
     "escape_word",
-    "join_words",
     "lint_unit",
     "newer_than_5_4",
     "parse_unit",

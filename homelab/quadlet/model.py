@@ -24,7 +24,7 @@ from homelab.quadlet.split import (
     escape_word,
     split_words,
 )
-from homelab.quadlet.values import ImageRef, PublishedPort, VolumeMount
+from homelab.quadlet.values import ImageRef
 
 
 class QuadletError(Exception):
@@ -168,14 +168,6 @@ class QuadletUnit(BaseModel):
                 continue
         return out
 
-    def keyvals(self, section: str, key: str) -> dict[str, str | None]:
-        """KEY=VALUE words of all values (podman's LookupAllKeyVal); a bare word -> None."""
-        out: dict[str, str | None] = {}
-        for word in self.args(section, key):
-            k, eq, v = word.partition("=")
-            out[k] = v if eq else None
-        return out
-
     def line_of(self, section: str, key: str) -> int | None:
         """Source line of the first `key` in `section` (None if absent or added in code)."""
         for e in self.entries(section, key):
@@ -251,32 +243,10 @@ class QuadletUnit(BaseModel):
             return f"systemd-{prefix}_{instance or '%i'}"
         return f"systemd-{stem}"
 
-    @property
-    def ports(self) -> list[PublishedPort]:
-        return [
-            PublishedPort.parse(v.strip())
-            for v in self.get(self.group or "Container", "PublishPort")
-        ]
-
-    @property
-    def volumes(self) -> list[VolumeMount]:
-        return [VolumeMount.parse(v) for v in self.get(self.group or "Container", "Volume")]
-
-    @property
-    def environment(self) -> dict[str, str | None]:
-        return self.keyvals(self.group or "Container", "Environment")
-
     def set_environment(self, name: str, value: str) -> None:
         """NAME=value (quoted as podman needs), replacing lines that only assign NAME."""
         group = self.group or "Container"
-        kept = []
-        for v in self.get(group, "Environment"):
-            try:
-                words = split_words(v, RELAX | UNQUOTE | CUNESCAPE)
-            except SplitError:
-                words = []
-            if [w.partition("=")[0] for w in words] != [name]:
-                kept.append(v)
+        kept = [v for v in self.get(group, "Environment") if list(keyvals(v)) != [name]]
         self.set(group, "Environment", [*kept, escape_word(f"{name}={value}")])
 
     @property
@@ -291,6 +261,16 @@ class QuadletUnit(BaseModel):
     @property
     def restart(self) -> str | None:
         return self.lookup("Service", "Restart")
+
+
+def keyvals(value: str) -> dict[str, str | None]:
+    """The KEY=VALUE words of one Environment=/Label=-style value, as podman reads them
+    (LookupAllKeyVal): a bare word -> None; nothing when podman cannot split the value."""
+    try:
+        words = split_words(value, RELAX | UNQUOTE | CUNESCAPE)
+    except SplitError:
+        return {}
+    return {k: (v if eq else None) for k, eq, v in (w.partition("=") for w in words)}
 
 
 def _writable(key: str, value: str) -> None:

@@ -143,7 +143,3 @@ def escape_word(word: str) -> str:
             out.append(f"\\x{ord(c):02x}")
     out.append('"')
     return "".join(out)
-
-
-def join_words(words: list[str]) -> str:
-    return " ".join(escape_word(w) for w in words)

@@ -68,7 +68,8 @@ def line_of(text: str, needle: str) -> int:
 def test_good_project_plans(tmp_path):
     p = project(tmp_path, {"web": good()}, {"web": {}})
     fs = plan(p).fileset
-    assert fs.file("/etc/containers/systemd/web.container").units == ("web.service",)
+    (unit_file,) = [f for f in fs.files if f.path == "/etc/containers/systemd/web.container"]
+    assert unit_file.units == ("web.service",)
     assert [d.path for d in fs.dirs] == [
         "/var/tank/services",
         "/var/tank/services/web",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from homelab.quadlet import ImageRef, PublishedPort, VolumeMount, parse_unit, rules
+from homelab.quadlet.model import QuadletUnit, keyvals
 
 RUSTFS = """\
 [Unit]
@@ -32,6 +33,10 @@ WantedBy=multi-user.target
 F = "containers/rustfs.container"
 
 
+def _env(u: QuadletUnit) -> dict[str, str | None]:
+    return {k: v for value in u.get("Container", "Environment") for k, v in keyvals(value).items()}
+
+
 def test_typed_accessors():
     u = parse_unit(RUSTFS, F)
     assert (u.kind, u.name, u.group, u.service_name) == (
@@ -50,7 +55,7 @@ def test_typed_accessors():
         False,
     )
     assert u.container_name == "rustfs"
-    p0, p1 = u.ports
+    p0, p1 = (PublishedPort.parse(v) for v in u.get("Container", "PublishPort"))
     assert (p0.host_ip, p0.host_port, p0.container_port, p0.protocol) == (
         None,
         "9000",
@@ -58,7 +63,7 @@ def test_typed_accessors():
         "tcp",
     )
     assert (p1.host_ip, p1.host_port, p1.protocol) == ("127.0.0.1", "9001", "udp")
-    v0, v1 = u.volumes
+    v0, v1 = (VolumeMount.parse(v) for v in u.get("Container", "Volume"))
     assert (v0.source, v0.target, v0.options, v0.relabel) == (
         "/var/tank/services/rustfs/data",
         "/data",
@@ -66,7 +71,7 @@ def test_typed_accessors():
         "Z",
     )
     assert v1.relabel is None and v1.bind
-    assert u.environment["RUSTFS_CONSOLE_ENABLE"] == "true"
+    assert _env(u)["RUSTFS_CONSOLE_ENABLE"] == "true"
     assert u.unit_deps("After") == ["network-online.target", "zfs-import-tank.service"]
     assert u.unit_deps("Requires") == []
     assert u.restart == "always"
@@ -103,7 +108,7 @@ def test_editing_and_render():
     assert again.lookup("Container", "Image") == "docker.io/rustfs/rustfs:1.0.0-alpha.5"
     assert again.line_of("Container", "Image") == 7  # edited in place
     assert again.get("Container", "PublishPort")[-1] == "9002:9002"
-    assert again.environment["RUSTFS_ACCESS_KEY"] == "with space"
+    assert _env(again)["RUSTFS_ACCESS_KEY"] == "with space"
     assert again.get("Container", "Environment")[-1] == '"RUSTFS_ACCESS_KEY=with space"'
     assert sum("RUSTFS_ACCESS_KEY" in v for v in again.get("Container", "Environment")) == 1
     assert again.restart == "on-failure"
@@ -126,11 +131,11 @@ def test_rules_on_the_seed_unit():
     missing = rules.pool_ordering(u, "zfs-import-tank.service")
     assert missing is not None and missing[0] == ["Requires"]
     assert "add zfs-import-tank.service to Requires=" in missing[1]
-    secretish = [v for v, val in u.environment.items() if rules.inline_secret(v, val, "rustfs")]
+    secretish = [v for v, val in _env(u).items() if rules.inline_secret(v, val, "rustfs")]
     assert secretish == ["RUSTFS_ACCESS_KEY", "RUSTFS_SECRET_KEY"]
     msg = rules.inline_secret("RUSTFS_SECRET_KEY", "changeme", "rustfs") or ""
     assert "changeme" not in msg and "homelab:containers.rustfs.secrets" in msg
-    data, logs = u.volumes
+    data, logs = (VolumeMount.parse(v) for v in u.get("Container", "Volume"))
     assert rules.relabel(data) is None
     assert "has no :Z" in (rules.relabel(logs) or "")
 
@@ -182,7 +187,7 @@ def test_unwritable_values_are_refused_at_edit_time():
         with pytest.raises(ValueError):
             u.set("Container", "Exec", [bad])
     u.set_environment("MULTI", "line\nvalue")  # escaped: fine
-    assert parse_unit(u.render(), F).environment["MULTI"] == "line\nvalue"
+    assert _env(parse_unit(u.render(), F))["MULTI"] == "line\nvalue"
 
 
 def test_default_container_name_is_the_one_podman_gives():
