@@ -51,6 +51,44 @@ def _abs_path(v: str) -> str:
 AbsPath = Annotated[str, AfterValidator(_abs_path)]
 
 
+def _shaped(pattern: str, what: str) -> AfterValidator:
+    """A value matching `pattern` whole; `what` says what is wrong with a value {v!r}."""
+
+    def check(v: str) -> str:
+        if not re.fullmatch(pattern, v):
+            raise ValueError(what.format(v=v))
+        return v
+
+    return AfterValidator(check)
+
+
+Hostname = Annotated[
+    Line,
+    _shaped(
+        r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+        "{v!r} is not a valid host name (lowercase letters, digits, '-')",
+    ),
+]
+Timezone = Annotated[
+    Line,
+    _shaped(
+        r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*",
+        "{v!r} is not a timezone name such as 'Europe/Berlin' or 'UTC'",
+    ),
+]
+ImageTag = Annotated[
+    Line, _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "{v!r} is not a valid image tag")
+]
+Owner = Annotated[
+    Line, _shaped(r"\d+:\d+", "data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'")
+]
+MemoryMax = Annotated[
+    Line,
+    _shaped(r"\d+[KMGT]?|infinity", "memory_max {v!r} must be bytes with K/M/G/T, e.g. '2G'"),
+]
+CpuQuota = Annotated[Line, _shaped(r"\d+%", "cpu_quota {v!r} must be a percentage, e.g. '150%'")]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -93,9 +131,9 @@ class AutoRebase(Strict):
 
 
 class HostConfig(Strict):
-    hostname: Line
+    hostname: Hostname
     production: bool = True
-    timezone: Line = "UTC"
+    timezone: Timezone = "UTC"
     volume_root: AbsPath = "/var/tank/services"
     # Pool whose import must precede containers with data on it; None on hosts without ZFS.
     zfs_pool: Line | None = "tank"
@@ -104,20 +142,6 @@ class HostConfig(Strict):
     auto_rebase: AutoRebase = AutoRebase()
     # False: secrets are left out of Ignition and delivered by the push after first boot.
     secrets_in_ignition: bool = False
-
-    @field_validator("hostname")
-    @classmethod
-    def _hostname(cls, v: str) -> str:
-        if not re.fullmatch(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?", v):
-            raise ValueError(f"{v!r} is not a valid host name (lowercase letters, digits, '-')")
-        return v
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, v: str) -> str:
-        if not re.fullmatch(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*", v):
-            raise ValueError(f"{v!r} is not a timezone name such as 'Europe/Berlin' or 'UTC'")
-        return v
 
     @property
     def zfs_unit(self) -> str | None:
@@ -129,7 +153,7 @@ class ContainerConfig(Strict):
 
     enabled: bool = True
     image: Line | None = None  # full reference, replaces Image=
-    image_tag: Line | None = None  # replaces only the tag of Image=
+    image_tag: ImageTag | None = None  # replaces only the tag of Image=
     ports: list[Line] | None = None  # replaces every PublishPort=
     environment: dict[str, Line] = Field(default_factory=dict)
     volumes: list[Line] = Field(default_factory=list)  # added Volume= lines
@@ -137,16 +161,9 @@ class ContainerConfig(Strict):
     secrets: dict[str, Line] = Field(default_factory=dict)
     # Host paths outside the volume root this container may mount (read-only).
     host_paths: list[AbsPath] = Field(default_factory=list)
-    data_owner: Line | None = None  # "uid:gid" of its data directories
-    memory_max: Line | None = None  # systemd MemoryMax=, e.g. "2G"
-    cpu_quota: Line | None = None  # systemd CPUQuota=, e.g. "200%"
-
-    @field_validator("image_tag")
-    @classmethod
-    def _tag(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", v):
-            raise ValueError(f"{v!r} is not a valid image tag")
-        return v
+    data_owner: Owner | None = None  # "uid:gid" of its data directories
+    memory_max: MemoryMax | None = None  # systemd MemoryMax=, e.g. "2G"
+    cpu_quota: CpuQuota | None = None  # systemd CPUQuota=, e.g. "200%"
 
     @field_validator("environment", "secrets")
     @classmethod
@@ -162,27 +179,6 @@ class ContainerConfig(Strict):
         for var, name in v.items():
             if not SECRET_NAME.fullmatch(name):
                 raise ValueError(f"secret config key {name!r} for {var} is not a valid key name")
-        return v
-
-    @field_validator("data_owner")
-    @classmethod
-    def _owner(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"\d+:\d+", v):
-            raise ValueError(f"data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'")
-        return v
-
-    @field_validator("memory_max")
-    @classmethod
-    def _mem(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"\d+[KMGT]?|infinity", v):
-            raise ValueError(f"memory_max {v!r} must be bytes with K/M/G/T, e.g. '2G'")
-        return v
-
-    @field_validator("cpu_quota")
-    @classmethod
-    def _cpu(cls, v: str | None) -> str | None:
-        if v is not None and not re.fullmatch(r"\d+%", v):
-            raise ValueError(f"cpu_quota {v!r} must be a percentage, e.g. '150%'")
         return v
 
     @model_validator(mode="after")
