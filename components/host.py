@@ -9,7 +9,7 @@ import pulumi
 import pulumi_command as command
 
 from components.container import QuadletContainer
-from homelab.butane import has_secrets, render_butane
+from homelab.butane import has_secrets, ignition_text, render_butane
 from homelab.fileset import FileSet
 from homelab.hostplan import HostPlan, file_summary
 
@@ -60,12 +60,15 @@ class Host(pulumi.ComponentResource):
             create=BUTANE_SCRIPT,
             interpreter=["/bin/sh", "-c"],
             stdin=butane_text,
+            # Never echo the Ignition: the engine masks secret config values only verbatim,
+            # and Ignition URL-encodes them (`a/b` -> `a%2Fb`). Errors (stderr) still show.
+            logging=command.local.Logging.STDERR,
             # Re-run only when the Butane changes; the Ignition itself is always secret.
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
         )
         self.hostname = pulumi.Output.from_input(plan.config.host.hostname)
         self.butane = butane_text
-        self.ignition = pulumi.Output.secret(gen.stdout)
+        self.ignition = pulumi.Output.secret(gen.stdout.apply(ignition_text))
         self.ignition_has_secrets = pulumi.Output.from_input(secret_in_ign)
         self.files = pulumi.Output.from_input(file_summary(fs))
         self.units = pulumi.Output.from_input(list(fs.units))

@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from homelab.butane import has_secrets, render_butane
+from homelab.butane import has_secrets, ignition_text, render_butane
 from homelab.config import StackConfig, load_stack_config, read_stack_file, stack_file
 from homelab.fileset import file_contents
 from homelab.hostplan import HostPlan, file_summary, plan_host
@@ -80,7 +80,7 @@ def build(stack: str, out: Path, project_dir: Path) -> HostPlan:
     fs = plan.fileset
     secrets = stack_secrets(stack, list(fs.secret_names), project_dir)
     butane = render_butane(fs, secrets if has_secrets(fs) else None)
-    ignition = run_butane(butane)
+    ignition = ignition_text(run_butane(butane))
     validate_ignition(ignition)
     contents = file_contents(fs, secrets)
 
