@@ -114,20 +114,30 @@ def test_vm_wiring_replaces_on_new_ignition():
     from homelab.vmconfig import VmConfig
 
     cfg = VmConfig(base_image="/img.qcow2", base_image_sha256="a" * 64, uri="qemu:///session")
-    vm = TestVM("homelab-t", cfg, pulumi.Output.secret('{"ignition":{}}'), "/cache/img", "qemu")
+    ign = pulumi.Output.secret('{"ignition":{}}')
+    vm = TestVM("homelab-t", cfg, ign, "/cache/img", "qemu", 64055)
 
     def check(_):
-        by_type = {r.typ: r for r in MOCKS.resources if r.name.startswith("homelab-t")}
-        assert by_type["pulumi:providers:libvirt"].inputs["uri"] == "qemu:///session"
-        dom = by_type["libvirt:index/domain:Domain"]
+        mine = [r for r in MOCKS.resources if r.name.startswith("homelab-t")]
+        by_name = {r.name: r for r in mine}
+        assert by_name["homelab-t-libvirt"].inputs["uri"] == "qemu:///session"
+        dom = by_name["homelab-t-domain"]
         assert dom.inputs["type"] == "qemu"
         assert '<seclabel type="none"/>' in dom.inputs["xml"]["xslt"]
         assert "homelab-t-console.log" in dom.inputs["xml"]["xslt"]
-        root = by_type["libvirt:index/volume:Volume"]
-        ign = by_type["libvirt:index/ignition:Ignition"]
-        name = ign.inputs["name"]
-        name = name.get("value", name) if isinstance(name, dict) else name  # secret wrapper
-        assert name.startswith("homelab-t-") and name.endswith(".ign")
-        assert root.inputs["format"] == "qcow2"
+        # Only qemu's group may enter the pool that holds the (secret) Ignition.
+        pool = by_name["homelab-t-pool"]
+        assert pool.inputs["target"] == {"path": "/var/lib/libvirt/images/homelab"}
+        assert "<mode>0710</mode><group>64055</group>" in pool.inputs["xml"]["xslt"]
+        # Names derive from nothing secret.
+        assert by_name["homelab-t-ignition"].inputs["name"] == "homelab-t.ign"
+        assert by_name["homelab-t-root"].inputs["name"] == "homelab-t-root.qcow2"
+        assert by_name["homelab-t-root"].inputs["format"] == "qcow2"
 
     return vm.ssh_command.apply(check)
+
+
+def test_pool_without_dac_is_daemon_only():
+    from components.vm import pool_xslt
+
+    assert "<mode>0700</mode></permissions>" in pool_xslt(None)
