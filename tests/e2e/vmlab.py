@@ -69,11 +69,15 @@ def standin_image(dest_dir: Path, virtual_mib: int = 64) -> Path:
     return out
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 @contextmanager
 def serve(directory: Path) -> Iterator[str]:
     """A loopback HTTP server for `directory`; yields its base URL."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
-    handler.log_message = lambda *a: None  # type: ignore[method-assign]
+    handler = functools.partial(_QuietHandler, directory=str(directory))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
