@@ -330,7 +330,9 @@ def _recover_and_converge(lab: Lab) -> str:
     """What README tells a user to do after a killed `pulumi up`."""
     locked = lab.run("up", "--yes", "--skip-preview", check=False)
     if "failed to load checkpoint" in locked:
-        assert vmlab.repair_truncated_attrs(lab.state), locked
+        repaired = vmlab.repair_truncated_attrs(lab.state)
+        assert repaired, locked
+        print(f"the kill truncated {repaired}; removed as README says")
         locked = lab.run("up", "--yes", "--skip-preview", check=False)
     assert "pulumi cancel" in locked  # the engine names the step itself
     lab.run("cancel", "--yes")
