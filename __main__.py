@@ -17,6 +17,7 @@ from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import program_config
 from homelab.tools import ToolError, check_plan
+from homelab.vmhost import VmHostError, qemu_gid, read_capabilities
 from homelab.vmimage import ImageError, cached_path, detect_domain_type, ensure_base_image
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -41,7 +42,9 @@ try:
         # A preview never downloads; `up` verifies (or fetches) the image before anything.
         cached = cached_path(cfg.vm)
         base_image = cached if pulumi.runtime.is_dry_run() else ensure_base_image(cfg.vm)
-except (ConfigError, PlanError, ToolError, ImageError) as exc:
+        domain_type = cfg.vm.domain_type or detect_domain_type(cfg.vm.uri)
+        vm_gid = qemu_gid(read_capabilities(cfg.vm.uri), domain_type)
+except (ConfigError, PlanError, ToolError, ImageError, VmHostError) as exc:
     # RunError: the message is the whole story; a traceback would only hide it.
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None
 
@@ -55,13 +58,7 @@ pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
 if cfg.vm is not None and base_image is not None:
-    vm = TestVM(
-        f"homelab-{stack}",
-        cfg.vm,
-        host.ignition,
-        str(base_image),
-        cfg.vm.domain_type or detect_domain_type(cfg.vm.uri),
-    )
+    vm = TestVM(f"homelab-{stack}", cfg.vm, host.ignition, str(base_image), domain_type, vm_gid)
     pulumi.export("vm_ip", vm.ip)
     pulumi.export("ssh_command", vm.ssh_command)
     pulumi.export("console_log", vm.console_log)

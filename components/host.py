@@ -11,7 +11,7 @@ import pulumi_command as command
 
 from components.container import QuadletContainer
 from homelab.fileset import FileSet, manifest
-from homelab.host.butane import has_secrets, render_butane
+from homelab.host.butane import has_secrets, ignition_text, render_butane
 from homelab.host.plan import HostPlan
 
 # butane --strict turns warnings into errors; ignition-validate re-checks what it produced.
@@ -66,12 +66,15 @@ class Host(pulumi.ComponentResource):
             create=BUTANE_SCRIPT,
             interpreter=["/bin/sh", "-c"],
             stdin=butane_text,
+            # Never echo the Ignition: the engine masks secret config values only verbatim,
+            # and Ignition URL-encodes them (`a/b` -> `a%2Fb`). Errors (stderr) still show.
+            logging=command.local.Logging.STDERR,
             # Re-run only when the Butane changes; the Ignition itself is always secret.
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
         )
         self.hostname = pulumi.Output.from_input(plan.config.host.hostname)
         self.butane = butane_text
-        self.ignition = pulumi.Output.secret(gen.stdout)
+        self.ignition = pulumi.Output.secret(gen.stdout.apply(ignition_text))
         self.ignition_has_secrets = pulumi.Output.from_input(secret_in_ign)
         self.files = pulumi.Output.from_input(manifest(fs))
         self.units = pulumi.Output.from_input(list(fs.units))

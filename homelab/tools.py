@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from homelab.host.butane import render_butane
+from homelab.host.butane import ignition_text, render_butane
 from homelab.host.plan import HostPlan
 
 REPO = Path(__file__).resolve().parent.parent
@@ -74,8 +74,9 @@ def validate_ignition(ignition: str) -> None:
 
 
 def make_ignition(butane_text: str) -> str:
-    """Butane -> Ignition, checked: `butane --strict`, then `ignition-validate`."""
-    ignition = run_butane(butane_text)
+    """Butane -> Ignition, checked: `butane --strict`, then `ignition-validate`; the text as
+    every Ignition file is written (`ignition_text`)."""
+    ignition = ignition_text(run_butane(butane_text))
     validate_ignition(ignition)
     return ignition
 

@@ -81,6 +81,7 @@ class _RecordingMonitor(MockMonitor):
             "delete_before_replace": request.deleteBeforeReplace,
             "retain_on_delete": request.retainOnDelete,
             "additional_secret_outputs": list(request.additionalSecretOutputs),
+            "replace_with": list(request.replace_with),
         }
         return super().RegisterResource(request)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from homelab.fileset import FileSet, file_contents, manifest
 from homelab.host.butane import has_secrets, render_butane
-from homelab.host.config import NAMESPACE
+from homelab.host.config import NAMESPACE, StackConfig
 from homelab.host.plan import HostPlan, plan_host
 from homelab.host.problems import PlanError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
@@ -149,13 +149,18 @@ def main_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def load_for_build(stack: str, project_dir: Path, files: StackFiles | None = None) -> StackConfig:
+    """A stack's config as its stack file states it (no Pulumi engine involved)."""
+    files = files or StackFiles(project_dir)
+    sf = files[stack]
+    if not sf.exists:
+        raise BuildError(f"no stack file {sf.path.name} in {project_dir}")
+    return load_stack_config(stack, sf.values, project_dir, files)
+
+
 def main_secrets(args: argparse.Namespace) -> int:
-    files = StackFiles(args.project)
     try:
-        sf = files[args.stack]
-        if not sf.exists:
-            raise BuildError(f"no stack file {sf.path.name} in {args.project}")
-        cfg = load_stack_config(args.stack, sf.values, args.project, files)
+        cfg = load_for_build(args.stack, args.project)
     except (ConfigError, BuildError) as exc:
         print(exc, file=sys.stderr)
         return 1

@@ -97,3 +97,12 @@ def render_butane(fs: FileSet, secrets: Mapping[str, str] | None = None) -> str:
 
 def has_secrets(fs: FileSet) -> bool:
     return any(f.secret for f in ignition_files(fs))
+
+
+def ignition_text(ignition: str) -> str:
+    """The Ignition file as written anywhere: butane's JSON and exactly one final newline.
+
+    The command provider drops the trailing newline of a command's stdout; `build` keeps
+    butane's. Both go through here, so the VM's fw_cfg file and `build`'s STACK.ign are the
+    same bytes."""
+    return ignition.rstrip("\n") + "\n"

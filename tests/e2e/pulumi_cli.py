@@ -147,6 +147,23 @@ class Stack:
             )
         return proc
 
+    def popen(self, *args: str, log: Path) -> subprocess.Popen[bytes]:
+        """Start pulumi in a session of its own, output to `log`: a test can then kill it
+        together with the plugins it started (they run in process groups of their own)."""
+        with log.open("wb") as out:
+            return subprocess.Popen(
+                ["pulumi", *args, "--stack", self.name, "--non-interactive"],
+                cwd=self.project,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def last_update(self) -> dict:
+        """The engine's own record of the latest operation: result and resourceChanges."""
+        return json.loads(self.run("stack", "history", "--json").stdout)[0]
+
     def outputs(self, show_secrets: bool = False) -> dict:
         args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
         return json.loads(self.run(*args).stdout)

@@ -105,28 +105,39 @@ def test_vm_replaces_disk_and_domain_on_new_ignition(mocks):
     cfg = VmConfig(base_image="/img.qcow2", base_image_sha256="a" * 64, uri="qemu:///session")
 
     def program():
-        vms = [
-            TestVM(name, cfg, pulumi.Output.secret(ign), "/cache/img", "qemu")
-            for name, ign in (("vm-a", '{"a":1}'), ("vm-b", '{"a":1}'), ("vm-c", '{"c":2}'))
-        ]
-        return pulumi.Output.all(*(vm.ssh_command for vm in vms))
+        vm = TestVM("homelab-t", cfg, pulumi.Output.secret('{"ignition":{}}'), "/c/img", "qemu", 7)
+        return vm.ssh_command
 
     rec.run(program)
 
-    def name(vm: str, typ: str, resource: str) -> str:
-        r = rec.one(typ, f"{vm}-{resource}")
+    def res(typ: str, resource: str):
+        r = rec.one(typ, f"homelab-t-{resource}")
+        # Fixed names: a replacement must delete the old object first.
         assert r.options["delete_before_replace"] is True, r.name
-        return unsecret(r.inputs["name"]).removeprefix(vm + "-")
+        return r
 
-    vms = ("vm-a", "vm-b", "vm-c")
-    ign = {vm: name(vm, "libvirt:index/ignition:Ignition", "ignition") for vm in vms}
-    root = {vm: name(vm, "libvirt:index/volume:Volume", "root") for vm in vms}
-    # The same Ignition names the same volumes; a new one names new ones (hence replaced).
-    assert ign["vm-a"] == ign["vm-b"] != ign["vm-c"]
-    assert root["vm-a"] == root["vm-b"] != root["vm-c"]
-    dom = rec.one("libvirt:index/domain:Domain", "vm-c-domain")
+    ign = res("libvirt:index/ignition:Ignition", "ignition")
+    root = res("libvirt:index/volume:Volume", "root")
+    dom = res("libvirt:index/domain:Domain", "domain")
+    # Names derive from nothing secret (a digest of the secret Ignition would leak guesses).
+    assert ign.inputs["name"] == "homelab-t.ign"
+    assert root.inputs["name"] == "homelab-t-root.qcow2"
+    # A new Ignition replaces the root disk (it must never have booted) and the domain.
+    [replaced_with] = root.options["replace_with"]
+    assert replaced_with.endswith("libvirt:index/ignition:Ignition::homelab-t-ignition")
     assert {"coreosIgnition", "disks"} <= set(dom.options["replace_on_changes"])
-    assert dom.options["delete_before_replace"] is True
     assert dom.inputs["type"] == "qemu"
     assert '<seclabel type="none"/>' in dom.inputs["xml"]["xslt"]
-    assert rec.one("pulumi:providers:libvirt", "vm-c-libvirt").inputs["uri"] == "qemu:///session"
+    assert "homelab-t-console.log" in dom.inputs["xml"]["xslt"]
+    assert rec.one("pulumi:providers:libvirt", "homelab-t-libvirt").inputs["uri"] == (
+        "qemu:///session"
+    )
+    # Only qemu's group may enter the pool that holds the (secret) Ignition.
+    pool = res("libvirt:index/pool:Pool", "pool")
+    assert "<mode>0710</mode><group>7</group>" in pool.inputs["xml"]["xslt"]
+
+
+def test_pool_without_dac_is_daemon_only():
+    from components.vm import pool_xslt
+
+    assert "<mode>0700</mode></permissions>" in pool_xslt(None)
