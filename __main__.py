@@ -18,7 +18,13 @@ from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import program_config
 from homelab.tools import ToolError, check_plan
 from homelab.vmhost import VmHostError, qemu_gid, read_capabilities
-from homelab.vmimage import ImageError, cached_path, detect_domain_type, ensure_base_image
+from homelab.vmimage import (
+    ImageError,
+    cached_path,
+    detect_domain_type,
+    ensure_base_image,
+    preview_notice,
+)
 
 PROJECT_DIR = Path(__file__).resolve().parent
 stack = pulumi.get_stack()
@@ -40,8 +46,12 @@ try:
     base_image = None
     if cfg.vm is not None:
         # A preview never downloads; `up` verifies (or fetches) the image before anything.
-        cached = cached_path(cfg.vm)
-        base_image = cached if pulumi.runtime.is_dry_run() else ensure_base_image(cfg.vm)
+        if pulumi.runtime.is_dry_run():
+            base_image = cached_path(cfg.vm)
+            if notice := preview_notice(cfg.vm):
+                pulumi.log.warn(notice)
+        else:
+            base_image = ensure_base_image(cfg.vm)
         domain_type = cfg.vm.domain_type or detect_domain_type(cfg.vm.uri)
         vm_gid = qemu_gid(read_capabilities(cfg.vm.uri), domain_type)
 except (ConfigError, PlanError, ToolError, ImageError, VmHostError) as exc:

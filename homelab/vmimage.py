@@ -35,6 +35,18 @@ def cached_path(cfg: VmConfig) -> Path:
     return cache_dir(cfg) / f"{cfg.base_image_sha256[:16]}-{name}"
 
 
+def preview_notice(cfg: VmConfig) -> str | None:
+    """What a preview should tell about the base image: `up` will fetch it, or nothing."""
+    cached = cached_path(cfg)
+    if cached.is_file():
+        return None
+    verb = "copy" if urllib.parse.urlparse(cfg.base_image).scheme in ("", "file") else "download"
+    return (
+        f"`pulumi up` will first {verb} the base image {cfg.base_image} (sha256 "
+        f"{cfg.base_image_sha256}), verify it, and cache it as {cached}"
+    )
+
+
 def _fetch(src: str, dst: Path) -> None:
     parsed = urllib.parse.urlparse(src)
     if parsed.scheme in ("http", "https", "file"):

@@ -46,6 +46,11 @@ def test_preview_runs_the_real_engine_twice_and_changes_no_tracked_file(tmp_path
         )
         assert proc.returncode == 0, f"run {attempt}:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
         assert "+ 16 to create" in proc.stdout, proc.stdout[-3000:]
+        # Nothing is cached in this new user's home: the preview says what `up` will fetch.
+        base_image = yaml.safe_load((REPO / "Pulumi.vm-test.yaml").read_text())["config"][
+            "homelab:vm"
+        ]["base_image"]
+        assert f"`pulumi up` will first download the base image {base_image}" in proc.stderr
     assert _tracked_state() == before
 
     private = tmp_path / "homelab" / "stacks" / "Pulumi.vm-test.yaml"

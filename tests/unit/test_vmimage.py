@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 
 from homelab.vmconfig import VmConfig
-from homelab.vmimage import ImageError, cached_path, detect_domain_type, ensure_base_image
+from homelab.vmimage import (
+    ImageError,
+    cached_path,
+    detect_domain_type,
+    ensure_base_image,
+    preview_notice,
+)
 
 IMAGE = b"QFI\xfb" + bytes(range(256)) * 64  # qcow2 magic + payload: content is what matters
 
@@ -94,3 +100,13 @@ def test_domain_type_detection(monkeypatch, uri, kvm_device, cpuinfo, expected):
     monkeypatch.setattr(vmimage.os, "close", lambda fd: None)
     monkeypatch.setattr(vmimage, "Path", FakePath)
     assert detect_domain_type(uri) == expected
+
+
+def test_preview_notice_says_up_will_download_and_from_where_until_cached(tmp_path):
+    url = "https://example.invalid/fcos.qcow2.xz"
+    cfg = VmConfig(base_image=url, base_image_sha256="b" * 64, cache_dir=str(tmp_path))
+    notice = preview_notice(cfg)
+    assert notice is not None
+    assert f"will first download the base image {url} (sha256 {'b' * 64})" in notice
+    cached_path(cfg).write_bytes(b"qcow2")
+    assert preview_notice(cfg) is None
