@@ -61,7 +61,7 @@ def program_config(
                     (k,),
                     "is set in plain text; remove it and set it as a secret: "
                     f"`pulumi config rm -s {stack} {k} && pulumi config set --secret -s {stack} "
-                    f"{k} <value>`",
+                    f"{k}` (it prompts for the value)",
                 )
                 for k in plain
             ]

@@ -141,7 +141,10 @@ def quadlet_dryrun(units: Mapping[str, str], shown_dir: str = "") -> str:
     """
     run = quadlet_generate(units)
     shown = shown_dir.rstrip("/") + "/" if shown_dir else ""
-    problems = [m.replace(run.unit_dir + "/", shown) for m in run.messages]
+    scratch = run.unit_dir.rstrip("/")
+    problems = [
+        m.replace(scratch + "/", shown).replace(scratch, shown_dir or ".") for m in run.messages
+    ]
     if run.returncode != 0 or problems:
         raise ToolError("quadlet generator: " + ("\n".join(problems) or f"exit {run.returncode}"))
     return run.stdout

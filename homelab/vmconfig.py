@@ -14,23 +14,42 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 class VmConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    uri: str = "qemu:///system"
-    domain_type: Literal["kvm", "qemu"] | None = None  # None: detect
-    # Local path or http(s)/file URL of a Fedora CoreOS / uCore qcow2 (may end in .xz).
-    base_image: str
-    base_image_sha256: str  # of the file as downloaded (the .xz when compressed)
-    pool: str | None = None  # existing storage pool to use; None: create one
-    pool_path: str = "/var/lib/libvirt/images/homelab"
-    disk_size_gib: int = Field(20, ge=1, le=4096)
-    memory_mib: int = Field(4096, ge=256)
-    vcpus: int = Field(2, ge=1, le=64)
-    network_cidr: str = "192.168.127.0/24"
-    cache_dir: str = "~/.cache/homelab/images"
-    # Wait for a DHCP lease to report the VM's IP (needs a guest that boots and asks).
-    wait_for_lease: bool = False
+    uri: str = Field("qemu:///system", description="libvirt connection URI")
+    domain_type: Literal["kvm", "qemu"] | None = Field(
+        None, description="`kvm`, `qemu` (TCG, no hardware virtualisation) or null to detect"
+    )
+    base_image: str = Field(
+        description="path or http(s)/file URL of a Fedora CoreOS / uCore qcow2 (may end in "
+        "`.xz`); `up` fetches it once into `cache_dir`"
+    )
+    base_image_sha256: str = Field(
+        description="sha256 of the file as downloaded (of the `.xz` when compressed)"
+    )
+    pool: str | None = Field(
+        None, description="an existing libvirt storage pool to use; null: create one"
+    )
+    pool_path: str = Field(
+        "/var/lib/libvirt/images/homelab", description="folder of the pool homelab creates"
+    )
+    disk_size_gib: int = Field(20, ge=1, le=4096, description="root disk size, GiB")
+    memory_mib: int = Field(4096, ge=256, description="memory, MiB")
+    vcpus: int = Field(2, ge=1, le=64, description="virtual CPUs")
+    network_cidr: str = Field(
+        "192.168.127.0/24", description="the VM's NAT network; must not overlap the host's"
+    )
+    cache_dir: str = Field(
+        "~/.cache/homelab/images", description="where verified base images are kept"
+    )
+    wait_for_lease: bool = Field(
+        False, description="wait for a DHCP lease to report the VM's IP (needs a booting guest)"
+    )
     # libvirt's AppArmor/SELinux drivers do not label the fw_cfg Ignition file
     # (terraform-provider-libvirt#142); a throwaway test VM runs unconfined instead.
-    unconfined: bool = True
+    unconfined: bool = Field(
+        True,
+        description="run without libvirt's security driver, which cannot label the "
+        "fw_cfg Ignition file",
+    )
 
     @field_validator("base_image_sha256")
     @classmethod

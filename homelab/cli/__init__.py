@@ -1,19 +1,35 @@
-"""`python -m homelab`: the command line, an edge (it reads and writes files and runs the
-tools). `quadlet check|fmt` (quadlet.py); `build`, `secrets` (build.py); `stackfile`
-(stackfile.py)."""
+"""`homelab` (or `python -m homelab`): the command line, an edge (it reads and writes files
+and runs the tools). `quadlet check|fmt` (quadlet.py); `build`, `secrets` (build.py);
+`docs` (docs.py); `stackfile` (stackfile.py). `uv run homelab ...` works from any folder
+of the checkout: the project is installed editable, and commands find the project by
+walking up to Pulumi.yaml."""
 
 from __future__ import annotations
 
 import argparse
+from importlib import metadata
 
-from homelab.cli import build, quadlet, stackfile
+from homelab.cli import build, docs, quadlet, stackfile
+
+
+def version() -> str:
+    try:
+        return metadata.version("homelab")
+    except metadata.PackageNotFoundError:  # run from a copy the venv does not install
+        return "unknown (not installed: run `uv sync`)"
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m homelab")
+    ap = argparse.ArgumentParser(
+        prog="homelab",
+        description="Quadlet containers on uCore: check and format unit files, build a "
+        "stack's files offline, keep the README's option reference current.",
+    )
+    ap.add_argument("--version", action="version", version=f"homelab {version()}")
     sub = ap.add_subparsers(dest="command", required=True)
     quadlet.add_subcommands(sub)
     build.add_subcommands(sub)
+    docs.add_subcommands(sub)
     stackfile.add_subcommands(sub)
     args = ap.parse_args(argv)
     return int(args.func(args))

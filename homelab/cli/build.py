@@ -3,7 +3,12 @@
 
 `build` mirrors `mise run ucore:build`: no Pulumi engine, no host touched. Everything is
 validated before the first byte is written, each tool runs once, and the output appears all
-at once.
+at once. DIR is written only when it is missing, empty, or a previous build's output (its
+marker file lists what that build wrote); anything else is refused before any work.
+
+Secret values are asked of `pulumi config` only when the stack's Ignition carries them
+(vm-test), or with `--with-secrets`; mouse keeps them out of Ignition, so its build needs no
+Pulumi login and writes no secret file.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from homelab.cli.project import add_project_arg, project_of
 from homelab.fileset import FileSet, file_contents, manifest
 from homelab.host.butane import has_secrets, render_butane
 from homelab.host.config import NAMESPACE, StackConfig
@@ -25,7 +31,8 @@ from homelab.host.problems import PlanError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
 from homelab.tools import ToolError, check_units, make_ignition, tool
 
-REPO = Path(__file__).resolve().parents[2]
+MARKER = ".homelab-build.json"  # what a build wrote into DIR: its proof that DIR is ours
+STAGING = ".homelab-build-"  # prefix of our scratch folders (a crashed run may leave one)
 
 
 class BuildError(Exception):
@@ -57,21 +64,55 @@ def stack_secrets(stack: str, project_dir: Path) -> dict[str, str]:
 
 def load(stack: str, project_dir: Path, files: StackFiles) -> HostPlan:
     """The stack's plan, from its stack file (read once, through `files`)."""
-    sf = files[stack]
-    if not sf.exists:
-        raise BuildError(f"no stack file {sf.path.name} in {project_dir}")
-    cfg = load_stack_config(stack, sf.values, project_dir, files)
-    return plan_host(cfg, project_dir, files)
+    return plan_host(load_for_build(stack, project_dir, files), project_dir, files)
 
 
-def build(stack: str, out: Path, project_dir: Path) -> HostPlan:
+def out_entries(out: Path) -> list[str]:
+    """What a build into `out` replaces: nothing when `out` is missing or empty, else the
+    entries a previous build wrote there (its marker says which). BuildError for anything
+    else: a build never deletes what it did not write."""
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"--out {out}: exists and is not a folder; choose a new folder")
+    if not out.exists():
+        return []
+    everything = sorted(os.listdir(out))
+    scratch = [n for n in everything if n.startswith(STAGING)]  # ours, from this or a crash
+    names = [n for n in everything if n not in scratch]
+    if not names:
+        return scratch
+    try:
+        written = json.loads((out / MARKER).read_text())["entries"]
+        assert isinstance(written, list)
+        assert all(isinstance(n, str) and n.strip("./") and "/" not in n for n in written)
+    except (OSError, ValueError, KeyError, TypeError, AssertionError):
+        shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+        raise BuildError(
+            f"--out {out}: refusing to write there: it is neither empty nor the output of an "
+            f"earlier `homelab build` (no {MARKER}); it holds {shown}. Nothing was changed. "
+            "Choose a new or empty folder, e.g. --out out/STACK"
+        ) from None
+    ours = {*written, MARKER}
+    foreign = [n for n in names if n not in ours]
+    if foreign:
+        raise BuildError(
+            f"--out {out}: refusing to write there: it holds {', '.join(foreign)}, which no "
+            "build wrote (a build replaces the whole folder). Nothing was changed. Move "
+            "them away or choose another folder"
+        )
+    return names + scratch
+
+
+def build(stack: str, out: Path, project_dir: Path, with_secrets: bool = False) -> HostPlan:
+    out = out.resolve()
+    out_entries(out)  # refuse before any work, so a refusal touches nothing
     plan = load(stack, project_dir, StackFiles(project_dir))
     fs = plan.fileset
     check_units(plan)
-    secrets = pick_secrets(
-        plan.config, stack_secrets(stack, project_dir) if fs.secret_names else {}
-    )
-    butane = render_butane(fs, secrets if has_secrets(fs) else None)
+    in_ignition = has_secrets(fs)
+    secrets = None
+    if in_ignition or (with_secrets and fs.secret_names):
+        secrets = pick_secrets(plan.config, stack_secrets(stack, project_dir))
+    butane = render_butane(fs, secrets if in_ignition else None)
     ignition = make_ignition(butane)
     _write_all(out, stack, fs, file_contents(fs, secrets), butane, ignition)
     return plan
@@ -85,67 +126,107 @@ def _write(path: Path, data: str, mode: int) -> None:
     os.chmod(path, mode)  # umask must not loosen or tighten what the host gets
 
 
+def _fill(
+    tmp: Path, stack: str, fs: FileSet, contents: dict[str, str], butane: str, ignition: str
+) -> None:
+    """root/... (the host's tree), STACK.bu, STACK.ign, manifest.json and the marker."""
+    root = tmp / "root"
+    root.mkdir()
+    for d in fs.dirs:
+        p = root / d.path.lstrip("/")
+        p.mkdir(parents=True, exist_ok=True)
+        os.chmod(p, d.mode)
+    for f in fs.files:
+        if f.path in contents:  # a secret file only when its values were asked for
+            _write(root / f.path.lstrip("/"), contents[f.path], f.mode)
+    for ln in fs.links:
+        p = root / ln.path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.symlink_to(ln.target)
+    _write(tmp / f"{stack}.bu", butane, 0o600 if has_secrets(fs) else 0o644)
+    _write(tmp / f"{stack}.ign", ignition, 0o600)
+    _write(tmp / "manifest.json", json.dumps(manifest(fs), indent=2, sort_keys=True) + "\n", 0o644)
+    entries = sorted(os.listdir(tmp))
+    marker = {"written_by": "homelab build", "stack": stack, "entries": entries}
+    _write(tmp / MARKER, json.dumps(marker, indent=2) + "\n", 0o644)
+
+
 def _write_all(
     out: Path, stack: str, fs: FileSet, contents: dict[str, str], butane: str, ignition: str
 ) -> None:
-    """DIR/root/... (the host's tree), STACK.bu, STACK.ign and manifest.json, all at once."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    """Everything is written to a scratch folder first, then appears at once: a missing
+    `out` by one rename; an existing one (empty, or an earlier output) keeps its identity
+    and gets the new entries, the earlier build's entries moved out first."""
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=STAGING, dir=out.parent))
+        try:
+            os.chmod(tmp, 0o755)
+            _fill(tmp, stack, fs, contents, butane, ignition)
+            tmp.rename(out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return
+    stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=out))
     try:
-        os.chmod(tmp, 0o755)
-        root = tmp / "root"
-        for d in fs.dirs:
-            p = root / d.path.lstrip("/")
-            p.mkdir(parents=True, exist_ok=True)
-            os.chmod(p, d.mode)
-        for f in fs.files:
-            _write(root / f.path.lstrip("/"), contents[f.path], f.mode)
-        for ln in fs.links:
-            p = root / ln.path.lstrip("/")
-            p.parent.mkdir(parents=True, exist_ok=True)
-            p.symlink_to(ln.target)
-        _write(tmp / f"{stack}.bu", butane, 0o600 if has_secrets(fs) else 0o644)
-        _write(tmp / f"{stack}.ign", ignition, 0o600)
-        _write(
-            tmp / "manifest.json", json.dumps(manifest(fs), indent=2, sort_keys=True) + "\n", 0o644
-        )
-        if out.exists():
-            old = out.with_name(f".{out.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
-            out.rename(old)
-            tmp.rename(out)
-            shutil.rmtree(old)
-        else:
-            tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        _fill(stage, stack, fs, contents, butane, ignition)
+        old = [n for n in out_entries(out) if out / n != stage]  # again: it may have changed
+        trash = Path(tempfile.mkdtemp(prefix=STAGING, dir=out))
+        for name in old:
+            (out / name).rename(trash / name)
+        for name in os.listdir(stage):
+            (stage / name).rename(out / name)
+        shutil.rmtree(trash)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:
-    b = sub.add_parser("build", help="write a stack's host files, Butane and Ignition to DIR")
+    b = sub.add_parser(
+        "build",
+        help="write a stack's host files, Butane and Ignition to DIR",
+        description="Write what STACK's host gets, offline: DIR/root/... (the host's files), "
+        "DIR/STACK.bu, DIR/STACK.ign (0600) and DIR/manifest.json. DIR must be new, empty or "
+        "an earlier build's output. Secret values are read from `pulumi config` only when "
+        "the stack's Ignition carries them, or with --with-secrets.",
+    )
     b.add_argument("stack")
-    b.add_argument("--out", required=True, type=Path)
-    b.add_argument("--project", type=Path, default=REPO, help=argparse.SUPPRESS)
+    b.add_argument("--out", required=True, type=Path, metavar="DIR")
+    b.add_argument(
+        "--with-secrets",
+        action="store_true",
+        help="also write the secret env files (0600), asking `pulumi config` for the values",
+    )
+    add_project_arg(b)
     b.set_defaults(func=main_build)
     s = sub.add_parser("secrets", help="list the secret config keys a stack needs")
     s.add_argument("stack")
-    s.add_argument("--project", type=Path, default=REPO, help=argparse.SUPPRESS)
+    add_project_arg(s)
     s.set_defaults(func=main_secrets)
 
 
 def main_build(args: argparse.Namespace) -> int:
     try:
-        plan = build(args.stack, args.out, args.project)
+        plan = build(args.stack, args.out, project_of(args), args.with_secrets)
     except (ConfigError, PlanError, ToolError, BuildError) as exc:
         print(f"homelab build {args.stack}: nothing written:\n{exc}", file=sys.stderr)
         return 1
     fs = plan.fileset
+    secret = [f.path for f in fs.files if f.secret]
+    left_out = secret if not (has_secrets(fs) or args.with_secrets) else []
     print(
-        f"{args.out}: {len(fs.files)} files, {len(fs.dirs)} directories, {len(fs.links)} links; "
-        f"{args.stack}.bu, {args.stack}.ign (0600)"
+        f"{args.out}: {len(fs.files) - len(left_out)} files, {len(fs.dirs)} directories, "
+        f"{len(fs.links)} links under root/; {args.stack}.bu, {args.stack}.ign (0600), "
+        "manifest.json"
     )
+    if left_out:
+        print(
+            f"not written: {', '.join(left_out)} (secret values, kept out of this stack's "
+            f"Ignition; `pulumi up -s {args.stack}` delivers them; --with-secrets writes them)"
+        )
+    elif secret:
+        print(f"secret values written, 0600: {', '.join(secret)}")
     return 0
 
 
@@ -160,7 +241,7 @@ def load_for_build(stack: str, project_dir: Path, files: StackFiles | None = Non
 
 def main_secrets(args: argparse.Namespace) -> int:
     try:
-        cfg = load_for_build(args.stack, args.project)
+        cfg = load_for_build(args.stack, project_of(args))
     except (ConfigError, BuildError) as exc:
         print(exc, file=sys.stderr)
         return 1

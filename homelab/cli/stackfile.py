@@ -15,9 +15,8 @@ from typing import Any
 
 import yaml
 
+from homelab.cli.project import add_project_arg, project_of
 from homelab.host.stack import stack_file
-
-REPO = Path(__file__).resolve().parents[2]
 
 PRIVATE_TOP_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
 
@@ -77,10 +76,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("stack")
     p.add_argument("private", type=Path)
     p.add_argument("--salt-from", type=Path, help="a stack file to take the salt from")
-    p.add_argument("--project", type=Path, default=REPO, help=argparse.SUPPRESS)
+    add_project_arg(p)
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    write_private(stack_file(args.project, args.stack), args.private, args.salt_from)
+    write_private(stack_file(project_of(args), args.stack), args.private, args.salt_from)
     return 0

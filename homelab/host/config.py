@@ -1,7 +1,8 @@
 """The typed stack configuration: everything under `homelab:` in `Pulumi.<stack>.yaml`.
 
 Models only; `homelab.host.stack` reads the files and turns validation errors into
-`file:line: key: message`.
+`file:line: key: message`. Each option's `description` is its documentation: `homelab docs`
+writes the README's option reference from these models.
 """
 
 from __future__ import annotations
@@ -96,13 +97,19 @@ class Strict(BaseModel):
 class SshConfig(Strict):
     """How `pulumi up -s mouse` reaches the running host."""
 
-    host: Line
-    port: int = Field(22, ge=1, le=65535)
-    user: Line = "core"
-    # Pinned host key, as in known_hosts without the host name: "ssh-ed25519 AAAA...".
-    host_key: Line
-    private_key_path: Line | None = None  # None: use the ssh-agent
-    sudo: bool | None = None  # default: sudo unless user is root
+    host: Line = Field(description="Host name or address to connect to.")
+    port: int = Field(22, ge=1, le=65535, description="SSH port.")
+    user: Line = Field("core", description="Login user.")
+    host_key: Line = Field(
+        description="The host's pinned public key as in known_hosts without the host name "
+        "(`ssh-ed25519 AAAA...`; `ssh-keyscan -t ed25519 HOST`). Any other key is refused."
+    )
+    private_key_path: Line | None = Field(
+        None, description="Private key file (`~` allowed); null: use the ssh-agent."
+    )
+    sudo: bool | None = Field(
+        None, description="Run the host side with sudo; null: sudo unless `user` is root."
+    )
 
     @field_validator("host_key")
     @classmethod
@@ -119,29 +126,63 @@ class SshConfig(Strict):
 class PushConfig(Strict):
     """Behaviour of the SSH push to a running host."""
 
-    health_timeout: int = Field(90, ge=1, le=3600)  # seconds for a changed unit to be active
-    settle: int = Field(5, ge=0, le=600)  # seconds it must then stay active
+    health_timeout: int = Field(
+        90,
+        ge=1,
+        le=3600,
+        description="Seconds a restarted unit has to become active; else the push rolls back.",
+    )
+    settle: int = Field(
+        5, ge=0, le=600, description="Seconds a restarted unit must then stay active."
+    )
 
 
 class AutoRebase(Strict):
     """uCore's two-step rebase from stock Fedora CoreOS on first boot."""
 
-    enabled: bool = False
-    image: Line = "ghcr.io/ublue-os/ucore:stable"
+    enabled: bool = Field(
+        False,
+        description="On first boot, rebase stock Fedora CoreOS to `image` (unsigned, then "
+        "signed), with the two systemd units uCore documents.",
+    )
+    image: Line = Field("ghcr.io/ublue-os/ucore:stable", description="The image to rebase to.")
 
 
 class HostConfig(Strict):
-    hostname: Hostname
-    production: bool = True
-    timezone: Timezone = "UTC"
-    volume_root: AbsPath = "/var/tank/services"
-    # Pool whose import must precede containers with data on it; None on hosts without ZFS.
-    zfs_pool: Line | None = "tank"
-    ssh_authorized_keys: list[Line] = Field(default_factory=list)
-    core_uid: int = Field(1000, ge=0)
-    auto_rebase: AutoRebase = AutoRebase()
-    # False: secrets are left out of Ignition and delivered by the push after first boot.
-    secrets_in_ignition: bool = False
+    """The machine: its name, its rules and where its container data lives."""
+
+    hostname: Hostname = Field(description="The host's name (`/etc/hostname`).")
+    production: bool = Field(
+        True,
+        description="Production rules: only pinned images (no `:latest`, no missing tag).",
+    )
+    timezone: Timezone = Field(
+        "UTC", description="Timezone name; `/etc/localtime` links to its zoneinfo file."
+    )
+    volume_root: AbsPath = Field(
+        "/var/tank/services",
+        description="Where container data lives. Bind mounts written for /var/tank/services "
+        "in `containers/` are moved here; any other host path needs `host_paths`.",
+    )
+    zfs_pool: Line | None = Field(
+        "tank",
+        description="ZFS pool holding the volume root: homelab imports it "
+        "(`zfs-import-POOL.service`) and containers with data there must start after it. "
+        "null on a host without ZFS (their `zfs-import-*` dependencies are then dropped).",
+    )
+    ssh_authorized_keys: list[Line] = Field(
+        default_factory=list, description="Public keys that may log in as `core`."
+    )
+    core_uid: int = Field(1000, ge=0, description="uid (and gid) of the `core` user.")
+    auto_rebase: AutoRebase = Field(
+        AutoRebase(), description="uCore's rebase on first boot (keys below)."
+    )
+    secrets_in_ignition: bool = Field(
+        False,
+        description="Put secret env files in the Ignition (a secret output, 0600 in "
+        "`build`). false: Ignition carries none; `pulumi up` delivers them over SSH, and "
+        "`build` needs no Pulumi login.",
+    )
 
     @property
     def zfs_unit(self) -> str | None:
@@ -151,19 +192,48 @@ class HostConfig(Strict):
 class ContainerConfig(Strict):
     """Per-stack choices for one `containers/NAME.container` file."""
 
-    enabled: bool = True
-    image: Line | None = None  # full reference, replaces Image=
-    image_tag: ImageTag | None = None  # replaces only the tag of Image=
-    ports: list[Line] | None = None  # replaces every PublishPort=
-    environment: dict[str, Line] = Field(default_factory=dict)
-    volumes: list[Line] = Field(default_factory=list)  # added Volume= lines
-    # ENV_VAR -> name of a Pulumi secret config key (homelab:<name>).
-    secrets: dict[str, Line] = Field(default_factory=dict)
-    # Host paths outside the volume root this container may mount (read-only).
-    host_paths: list[AbsPath] = Field(default_factory=list)
-    data_owner: Owner | None = None  # "uid:gid" of its data directories
-    memory_max: MemoryMax | None = None  # systemd MemoryMax=, e.g. "2G"
-    cpu_quota: CpuQuota | None = None  # systemd CPUQuota=, e.g. "200%"
+    enabled: bool = Field(True, description="Deploy this container on this stack's host.")
+    image: Line | None = Field(
+        None, description="Full image reference; replaces the file's `Image=`."
+    )
+    image_tag: ImageTag | None = Field(
+        None, description="Replaces only the tag of the file's `Image=` (not with `image`)."
+    )
+    ports: list[Line] | None = Field(
+        None,
+        description="Replaces every `PublishPort=`: `HOST:CONTAINER[/PROTO]`, a fixed "
+        "numeric host port, unique on the host.",
+    )
+    environment: dict[str, Line] = Field(
+        default_factory=dict,
+        description="`Environment=` values set or replaced (`NAME: value`); never secrets.",
+    )
+    volumes: list[Line] = Field(
+        default_factory=list,
+        description="`Volume=` lines added (`/abs/source:/target[:options]`), under the "
+        "volume root, with `:Z`.",
+    )
+    secrets: dict[str, Line] = Field(
+        default_factory=dict,
+        description="`ENV_VAR: configKey`: the container gets ENV_VAR from the Pulumi "
+        "secret `homelab:configKey` (`pulumi config set --secret configKey`), as a podman "
+        "secret.",
+    )
+    host_paths: list[AbsPath] = Field(
+        default_factory=list,
+        description="Host paths outside the volume root it may mount, read-only (`:ro`).",
+    )
+    data_owner: Owner | None = Field(
+        None,
+        description="`UID:GID` owning its data directories; default: the file's `User=`, "
+        "else root.",
+    )
+    memory_max: MemoryMax | None = Field(
+        None, description="systemd `MemoryMax=` of its service, e.g. `2G`."
+    )
+    cpu_quota: CpuQuota | None = Field(
+        None, description="systemd `CPUQuota=` of its service, e.g. `200%`."
+    )
 
     @field_validator("environment", "secrets")
     @classmethod
@@ -191,13 +261,25 @@ class ContainerConfig(Strict):
 class StackConfig(Strict):
     """Everything under `homelab:` for one stack, validated."""
 
-    stack: str
-    host: HostConfig
-    containers: dict[str, ContainerConfig] = Field(default_factory=dict)
-    ssh: SshConfig | None = None
-    push: PushConfig = PushConfig()
-    vm: VmConfig | None = None
-    base_stack: str | None = None
+    stack: str = Field(description="The stack's name (set by the program, not in the file).")
+    host: HostConfig = Field(description="The machine (keys below).")
+    containers: dict[str, ContainerConfig] = Field(
+        default_factory=dict,
+        description="`NAME: {options}` for each `containers/NAME.container` this stack knows "
+        "(keys below); `NAME: {}` deploys the file as it is.",
+    )
+    ssh: SshConfig | None = Field(
+        None, description="Push to a running host over SSH (`pulumi up -s mouse`; keys below)."
+    )
+    push: PushConfig = Field(PushConfig(), description="How the SSH push checks health.")
+    vm: VmConfig | None = Field(
+        None, description="Boot a local libvirt VM from the Ignition instead (keys below)."
+    )
+    base_stack: str | None = Field(
+        None,
+        description="Inherit that stack's `host` and `containers`, then override them here "
+        "(vm-test: `mouse`).",
+    )
 
     @field_validator("containers")
     @classmethod

@@ -1,6 +1,10 @@
 """One container planned for a host: `containers/NAME.container` plus its stack settings ->
 the unit file the host gets, checked. Each step below is one concern; every problem names
-where its value came from (a line of the file, or a key of the stack file) and what to do."""
+where its value came from (a line of the file, or a key of the stack file) and what to do.
+
+`check_unit` is every check a unit file gets, for `build` (through `plan_container`) and for
+`python -m homelab quadlet check` alike: one code path, so the two cannot disagree.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,8 @@ from pydantic import BaseModel, ConfigDict
 from homelab.host.config import ContainerConfig, HostConfig, StackConfig
 from homelab.host.problems import Problems
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
-from homelab.quadlet import PublishedPort, QuadletError, QuadletUnit, lint_unit, parse_unit, rules
+from homelab.quadlet import PublishedPort, QuadletUnit, newer_than_5_4, rules
+from homelab.quadlet.lint import check_text
 from homelab.quadlet.model import keyvals
 from homelab.quadlet.render import Line
 from homelab.quadlet.values import VolumeMount
@@ -54,29 +59,32 @@ class _Source:
     index: int | None = None
 
 
+@dataclass(frozen=True)
+class Checked:
+    """A unit file after every check: the unit as the host gets it (stack settings applied,
+    secrets wired), and what planning needs from the checks."""
+
+    unit: QuadletUnit
+    ports: list[PublishedPort]
+    data_dirs: list[str]
+    env_file: str | None
+
+
 def plan_container(
     problems: Problems, cfg: StackConfig, project_dir: Path, name: str
 ) -> Planned | None:
     """The container `name` as `cfg`'s host gets it, or None (its problems are recorded)."""
-    cc, host = cfg.containers[name], cfg.host
+    cc = cfg.containers[name]
     before = len(problems)  # earlier containers' problems must not hide this one's
     rel = f"containers/{name}.container"
-    unit = _read_unit(problems, project_dir, rel, name)
-    if unit is None:
+    text = _read_text(problems, project_dir, rel, name)
+    if text is None:
         return None
-    file_envs = unit.assigned("Container", "Environment")
-    file_vols = unit.assigned("Container", "Volume")
-    _apply_overrides(unit, cc)
-    _check_image(problems, unit, rel, cc, host.production)
-    ports = _check_ports(problems, unit, rel, cc)
-    data_dirs = _place_volumes(problems, unit, rel, cc, host, file_vols)
-    _check_environment(problems, unit, rel, cc, file_envs)
-    env_file = wire_secrets(unit, name, sorted(cc.secrets)) if cc.secrets else None
-    _check_unit(problems, unit, rel, host.zfs_unit if data_dirs else None)
-    if not host.zfs_unit:
-        rules.drop_pool_dependencies(unit)
-    if len(problems) > before:
+    siblings = {f"{n}.container" for n in cfg.enabled}  # what the host's podman will see
+    checked = check_unit(problems, text, rel, cfg.host, cc, siblings)
+    if checked is None or len(problems) > before:
         return None
+    unit, ports = checked.unit, checked.ports
     pc = PlannedContainer(
         name=name,
         source=rel,
@@ -85,15 +93,52 @@ def plan_container(
         text=unit.render(),
         image=(unit.get("Container", "Image") or [""])[-1],
         ports=tuple(p.canonical() for p in ports),
-        data_dirs=tuple(dict.fromkeys(data_dirs)),
+        data_dirs=tuple(dict.fromkeys(checked.data_dirs)),
         secrets=dict(cc.secrets),
-        env_file=env_file,
+        env_file=checked.env_file,
     )
     return Planned(pc, unit, ports, _owner(cc, unit))
 
 
-def _read_unit(problems: Problems, project_dir: Path, rel: str, name: str) -> QuadletUnit | None:
-    """The unit file, parsed and held to podman's own rules."""
+def check_unit(
+    problems: Problems,
+    text: str,
+    src: str,
+    host: HostConfig | None = None,
+    cc: ContainerConfig | None = None,
+    siblings: set[str] | None = None,
+) -> Checked | None:
+    """Every check of one unit file, each problem recorded at the line of its value (or
+    the stack key that set it), sorted by line: all parse errors, podman's rules, what
+    podman 5.4 refuses, and for a `.container` the house rules with the stack's settings
+    applied. `host` None: the checks that need no stack (no pinning, no volume root, no
+    pool). Returns None for a unit that is not a `.container`."""
+    cc = cc or ContainerConfig()
+    start = len(problems)
+    unit, found = check_text(text, src, siblings)
+    for p in [*found, *newer_than_5_4(unit)]:
+        problems.add(str(p), line=p.line)
+    if unit.kind != ".container":
+        problems.sort_from(start)
+        return None
+    file_envs = unit.assigned("Container", "Environment")
+    file_vols = unit.assigned("Container", "Volume")
+    _apply_overrides(unit, cc)
+    _check_image(problems, unit, src, cc, host is not None and host.production)
+    ports = _check_ports(problems, unit, src, cc)
+    data_dirs = _place_volumes(problems, unit, src, cc, host, file_vols)
+    _check_environment(problems, unit, src, cc, file_envs)
+    env_file = wire_secrets(unit, unit.name, sorted(cc.secrets)) if cc.secrets else None
+    pool_unit = host.zfs_unit if host is not None and data_dirs else None
+    _check_service(problems, unit, src, pool_unit)
+    if host is not None and not host.zfs_unit:
+        rules.drop_pool_dependencies(unit)
+    problems.sort_from(start)
+    return Checked(unit, ports, data_dirs, env_file)
+
+
+def _read_text(problems: Problems, project_dir: Path, rel: str, name: str) -> str | None:
+    """The unit file's text (the one place a container's file is read)."""
     path = project_dir / rel
     if not path.exists():
         problems.stack(
@@ -103,14 +148,10 @@ def _read_unit(problems: Problems, project_dir: Path, rel: str, name: str) -> Qu
         )
         return None
     try:
-        unit = parse_unit(path.read_text(), rel)
-    except QuadletError as exc:
-        problems.add(str(exc))
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.unit(rel, 0, "", f"cannot read: {exc}")
         return None
-    found = [str(p) for p in lint_unit(unit)]
-    for p in found:
-        problems.add(p)
-    return None if found else unit
 
 
 def _apply_overrides(unit: QuadletUnit, cc: ContainerConfig) -> None:
@@ -142,7 +183,7 @@ def _check_image(
         if cc.image or cc.image_tag:
             problems.stack(("containers", unit.name, "image" if cc.image else "image_tag"), msg)
         else:
-            problems.unit(rel, unit.line_of("Container", "Image"), "Image", msg)
+            problems.unit(rel, unit.line_of("Container", "Image"), "Image", msg)  # in effect
 
 
 def _check_ports(
@@ -166,12 +207,13 @@ def _place_volumes(
     unit: QuadletUnit,
     rel: str,
     cc: ContainerConfig,
-    host: HostConfig,
+    host: HostConfig | None,
     file_vols: list[Line],
 ) -> list[str]:
     """Each volume (the file's, then the stack's) rebased to this host's volume root and
-    checked; the unit gets the rebased ones. Returns the data directories."""
-    root, name = host.volume_root, unit.name
+    checked; the unit gets the rebased ones. Returns the data directories. Without a host,
+    only what holds on every host: absolute, plain, relabelled."""
+    root, name = (host.volume_root if host else None), unit.name
     sources = [(e.value, _Source(line=e.line)) for e in file_vols]
     sources += [(spec, _Source(index=i)) for i, spec in enumerate(cc.volumes)]
     data_dirs: list[str] = []
@@ -194,7 +236,7 @@ def _place_volumes(
         if msg is not None:
             bad(msg)
             continue
-        if placed.source and rules.under(placed.source, root):
+        if root and placed.source and rules.under(placed.source, root):
             data_dirs.append(placed.source)
         specs.append(placed.raw)
     unit.set("Container", "Volume", specs)
@@ -202,14 +244,17 @@ def _place_volumes(
 
 
 def _place(
-    vol: VolumeMount, root: str, cc: ContainerConfig, name: str
+    vol: VolumeMount, root: str | None, cc: ContainerConfig, name: str
 ) -> tuple[str | None, VolumeMount]:
     """(what is wrong, or None; the mount rebased to `root`) for one bind mount."""
     src = vol.source or ""
     if not src.startswith("/"):
-        return f"volume source {src!r} is relative; use an absolute path under {root}", vol
+        where = root or CANONICAL_ROOT
+        return f"volume source {src!r} is relative; use an absolute path under {where}", vol
     if any(p in ("..", ".") for p in src.split("/")):
         return f"volume source {src!r} contains '..' or '.'; write the plain absolute path", vol
+    if root is None:
+        return None, vol
     if root != CANONICAL_ROOT and rules.under(src, CANONICAL_ROOT):
         src = root + src[len(CANONICAL_ROOT) :]
     placed = VolumeMount.parse(vol.with_source(src))
@@ -251,7 +296,7 @@ def wire_secrets(unit: QuadletUnit, name: str, variables: list[str]) -> str:
     return f"{ENV_DIR}/{name}.env"
 
 
-def _check_unit(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str | None) -> None:
+def _check_service(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str | None) -> None:
     """Restart=on-failure, and ordering after the pool import when data lives on the pool."""
     if msg := rules.restart(unit):
         line = unit.line_of("Service", "Restart") or unit.section_line("Service")
@@ -259,7 +304,7 @@ def _check_unit(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str 
     if pool_unit and (missing := rules.pool_ordering(unit, pool_unit)):
         keys, msg = missing
         lines = [n for k in keys if (n := unit.line_of("Unit", k))]
-        problems.unit(rel, min(lines) if lines else unit.section_line("Unit"), "/".join(keys), msg)
+        problems.unit(rel, lines[0] if lines else unit.section_line("Unit"), "/".join(keys), msg)
 
 
 def _owner(cc: ContainerConfig, unit: QuadletUnit) -> tuple[int, int]:

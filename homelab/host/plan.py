@@ -88,9 +88,12 @@ def _cross_checks(problems: Problems, planned: list[Planned]) -> None:
     for p in planned:
         cname = p.unit.container_name
         if cname in names:
+            u = p.unit  # the name is set there, or comes from ServiceName= or the file's name
             problems.unit(
                 p.container.source,
-                p.unit.line_of("Container", "ContainerName"),
+                u.line_of("Container", "ContainerName")
+                or u.line_of("Container", "ServiceName")
+                or u.section_line("Container"),
                 "ContainerName",
                 f"container name {cname!r} is also used by {names[cname]!r}; names must be unique",
             )

@@ -234,7 +234,8 @@ def pick_secrets(cfg: StackConfig, available: Mapping[str, str]) -> dict[str, st
         raise ConfigError(
             [
                 f"Pulumi.{cfg.stack}.yaml: {NAMESPACE}:{name}: required secret is not set; set "
-                f"it with `pulumi config set --secret -s {cfg.stack} {name} <value>`"
+                f"it with `pulumi config set --secret -s {cfg.stack} {name}` (it prompts for the "
+                "value, which so stays out of your shell history)"
                 for name in missing
             ]
         )

@@ -27,7 +27,15 @@ from homelab.quadlet.keys import (
 from homelab.quadlet.model import Problem, QuadletError, QuadletUnit
 from homelab.quadlet.parser import parse_unit
 from homelab.quadlet.rules import short_name
-from homelab.quadlet.split import CUNESCAPE, UNQUOTE, SplitError, split_words
+from homelab.quadlet.split import (
+    CUNESCAPE,
+    RELAX,
+    RETAIN_ESCAPE,
+    UNQUOTE,
+    SplitError,
+    split_words,
+)
+from homelab.quadlet.systemd_keys import INSTALL_KEYS, SERVICE_KEYS, UNIT_KEYS
 from homelab.quadlet.values import VolumeMount
 
 _PORT_RANGE = re.compile(r"\d+(-\d+)?(/udp|/tcp)?$")
@@ -47,8 +55,10 @@ class _Lint:
         )
 
     def line(self, section: str, *keys: str) -> int:
+        """The line of the value in effect (the last) of the first of `keys` set, else the
+        section's header."""
         lines = [n for k in keys if (n := self.u.line_of(section, k))]
-        return min(lines) if lines else self.u.section_line(section)
+        return lines[0] if lines else self.u.section_line(section)
 
     def missing(self, name: str) -> bool:
         """A Quadlet unit named here is not deployed beside this one (when we know)."""
@@ -72,6 +82,8 @@ def lint_unit(unit: QuadletUnit, siblings: set[str] | None = None) -> list[Probl
         return lt.out
     _unknown_keys(lt, g, SUPPORTED_KEYS[g])
     _unknown_keys(lt, QUADLET_GROUP, QUADLET_KEYS)
+    for section in SYSTEMD_KEYS:
+        _misplaced_in_systemd(lt, section, g)
     for e in ((s := unit.section("Service")) and s.entries) or []:
         if e.key in SERVICE_UNSUPPORTED:
             lt.add(
@@ -96,16 +108,50 @@ def lint_unit(unit: QuadletUnit, siblings: set[str] | None = None) -> list[Probl
     return lt.out
 
 
+SYSTEMD_KEYS = {"Unit": UNIT_KEYS, "Service": SERVICE_KEYS, "Install": INSTALL_KEYS}
+
+
+def _home(key: str, group: str) -> str | None:
+    """The section a key misplaced in a `group` unit belongs in, if any."""
+    for section, keys in (*SYSTEMD_KEYS.items(), (group, SUPPORTED_KEYS[group])):
+        if key in keys:
+            return section
+    return QUADLET_GROUP if key in QUADLET_KEYS else None
+
+
 def _unknown_keys(lt: _Lint, group: str, supported: frozenset[str]) -> None:
+    """Each key podman does not know in `group`, at its line: where it belongs when it is
+    another section's key, else the closest known key."""
     s = lt.u.section(group)
-    seen: set[str] = set()
+    unit_group = lt.u.group or group
     for e in s.entries if s else []:
-        if e.key is None or e.key in supported or e.key in seen:
+        if e.key is None or e.key in supported:
             continue
-        seen.add(e.key)
+        home = _home(e.key, unit_group)
+        if home is not None and home != group:
+            lt.add(e.line, e.key, f"{e.key}= belongs in [{home}], not in [{group}]; move it there")
+            continue
         close = difflib.get_close_matches(e.key, sorted(supported), n=1)
         hint = f"; did you mean '{close[0]}'?" if close else ""
         lt.add(e.line, e.key, f"unknown key '{e.key}' in [{group}]{hint}")
+
+
+def _misplaced_in_systemd(lt: _Lint, section: str, group: str) -> None:
+    """A key systemd does not read in [Unit]/[Service]/[Install] (it ignores it there) that
+    belongs in another section of this unit (`Image=` in [Service]). Other keys unknown to
+    systemd 257 are left alone: a newer systemd may know them."""
+    s = lt.u.section(section)
+    for e in s.entries if s else []:
+        if e.key is None or e.key in SYSTEMD_KEYS[section]:
+            continue
+        home = _home(e.key, group)
+        if home is not None:
+            lt.add(
+                e.line,
+                e.key,
+                f"{e.key}= belongs in [{home}], not in [{section}] (systemd ignores it "
+                "there); move it",
+            )
 
 
 def _escapes(lt: _Lint, g: str) -> None:
@@ -147,17 +193,25 @@ def _unquoted_space(lt: _Lint, key: str, line: int, words: list[str]) -> None:
             return
 
 
+def _words(value: str, flags: int) -> list[str]:
+    try:
+        return split_words(value, flags)
+    except SplitError:
+        return []  # podman drops a value it cannot split
+
+
 def _dependencies(lt: _Lint) -> None:
     for key in sorted(UNIT_DEPENDENCY_KEYS):
-        for dep in lt.u.strv("Unit", key):
-            ext = PurePosixPath(dep).suffix
-            if ext in KIND_GROUP and lt.missing(dep):
-                lt.add(
-                    lt.line("Unit", key),
-                    key,
-                    f"unable to translate dependency for {dep}: "
-                    "no such Quadlet unit beside this one",
-                )
+        for e in lt.u.assigned("Unit", key):
+            for dep in _words(e.value, UNQUOTE | RETAIN_ESCAPE):
+                ext = PurePosixPath(dep).suffix
+                if ext in KIND_GROUP and lt.missing(dep):
+                    lt.add(
+                        e.line,
+                        key,
+                        f"unable to translate dependency for {dep}: "
+                        "no such Quadlet unit beside this one",
+                    )
 
 
 def _image_source(lt: _Lint, g: str, image: str) -> None:
@@ -165,10 +219,10 @@ def _image_source(lt: _Lint, g: str, image: str) -> None:
         lt.add(lt.line(g, "Image"), "Image", f"requested Quadlet image {image} was not found")
 
 
-def _storage_source(lt: _Lint, g: str, key: str, source: str, check_image: bool) -> None:
+def _storage_source(lt: _Lint, key: str, line: int, source: str, check_image: bool) -> None:
     quadlet = source.endswith(".volume") or (check_image and source.endswith(".image"))
     if quadlet and lt.missing(source):
-        lt.add(lt.line(g, key), key, f"requested Quadlet source {source} was not found")
+        lt.add(line, key, f"requested Quadlet source {source} was not found")
 
 
 def _service_type(lt: _Lint) -> None:
@@ -227,26 +281,24 @@ def _user_mappings(lt: _Lint, g: str, support_manual: bool) -> None:
 
 
 def _networks(lt: _Lint, g: str) -> None:
-    for net in lt.u.get(g, "Network"):
-        name, colon, _ = net.partition(":")
+    for e in lt.u.assigned(g, "Network"):
+        name, colon, _ = e.value.partition(":")
         if name.endswith((".network", ".container")):
             if lt.missing(name):
-                lt.add(
-                    lt.line(g, "Network"), "Network", f"requested Quadlet unit {name} was not found"
-                )
+                lt.add(e.line, "Network", f"requested Quadlet unit {name} was not found")
             if colon and name.endswith(".container"):
                 lt.add(
-                    lt.line(g, "Network"),
+                    e.line,
                     "Network",
                     "extra options are not supported when joining another container's network",
                 )
 
 
 def _volumes(lt: _Lint, g: str) -> None:
-    for raw in lt.u.get(g, "Volume"):
-        v = VolumeMount.parse(raw)
+    for e in lt.u.assigned(g, "Volume"):
+        v = VolumeMount.parse(e.value)
         if v.source:
-            _storage_source(lt, g, "Volume", v.source, False)
+            _storage_source(lt, "Volume", e.line, v.source, False)
 
 
 def _shortname(lt: _Lint, g: str) -> None:
@@ -286,15 +338,12 @@ def _container(lt: _Lint, g: str) -> None:
         lt.add(lt.line(g, "Group"), "Group", "invalid Group set without User")
     _user_mappings(lt, g, True)
     _volumes(lt, g)
-    for port in u.get(g, "ExposeHostPort"):
-        if not _PORT_RANGE.search(port.strip()):
-            lt.add(
-                lt.line(g, "ExposeHostPort"),
-                "ExposeHostPort",
-                f"invalid port format '{port.strip()}'",
-            )
-    for mount in u.args(g, "Mount"):
-        _mount(lt, g, mount)
+    for e in u.assigned(g, "ExposeHostPort"):
+        if not _PORT_RANGE.search(e.value.strip()):
+            lt.add(e.line, "ExposeHostPort", f"invalid port format '{e.value.strip()}'")
+    for e in u.assigned(g, "Mount"):
+        for mount in _words(e.value, RELAX | UNQUOTE | CUNESCAPE):
+            _mount(lt, e.line, mount)
     pod = u.lookup(g, "Pod")
     if pod:
         if not pod.endswith(".pod"):
@@ -303,27 +352,27 @@ def _container(lt: _Lint, g: str) -> None:
             lt.add(lt.line(g, "Pod"), "Pod", f"quadlet pod unit {pod} does not exist")
 
 
-def _mount(lt: _Lint, g: str, mount: str) -> None:
+def _mount(lt: _Lint, line: int, mount: str) -> None:
     fields = [f.strip() for f in mount.split(",")]
     opts = {k: v for k, eq, v in (f.partition("=") for f in fields) if eq}
     mtype = opts.get("type")
     if mtype is None:
-        lt.add(lt.line(g, "Mount"), "Mount", f"Mount={mount}: no type= given")
+        lt.add(line, "Mount", f"Mount={mount}: no type= given")
         return
     if mtype not in ("volume", "bind", "glob", "image"):
         return
     required = mtype != "volume"  # type=volume without a source is an anonymous volume
     bare = [f for f in fields if f in ("source", "src")]
     if bare:
-        lt.add(lt.line(g, "Mount"), "Mount", "source parameter does not include a value")
+        lt.add(line, "Mount", "source parameter does not include a value")
         return
     src = opts.get("source", opts.get("src"))
     if not src:
         if not required:
             return
-        lt.add(lt.line(g, "Mount"), "Mount", f"source parameter is required for mount type {mtype}")
+        lt.add(line, "Mount", f"source parameter is required for mount type {mtype}")
         return
-    _storage_source(lt, g, "Mount", src, True)
+    _storage_source(lt, "Mount", line, src, True)
 
 
 def _volume(lt: _Lint, g: str) -> None:
@@ -348,10 +397,13 @@ def _network(lt: _Lint, g: str) -> None:
     u = lt.u
     subnets, gws, ranges = (len(u.get(g, k)) for k in ("Subnet", "Gateway", "IPRange"))
     if subnets:
+        # At the first value beyond the subnets: the one without a subnet of its own.
         if gws > subnets:
-            lt.add(lt.line(g, "Gateway"), "Gateway", "cannot set more gateways than subnets")
+            line = u.assigned(g, "Gateway")[subnets].line
+            lt.add(line, "Gateway", "cannot set more gateways than subnets")
         if ranges > subnets:
-            lt.add(lt.line(g, "IPRange"), "IPRange", "cannot set more ranges than subnets")
+            line = u.assigned(g, "IPRange")[subnets].line
+            lt.add(line, "IPRange", "cannot set more ranges than subnets")
     elif gws or ranges:
         key = "Gateway" if gws else "IPRange"
         lt.add(lt.line(g, key), key, "cannot set gateway or range without subnet")
@@ -475,6 +527,16 @@ def newer_than_5_4(unit: QuadletUnit) -> list[Problem]:
 # --- entry points -----------------------------------------------------------------------
 
 
+def check_text(
+    text: str, filename: str, siblings: set[str] | None = None
+) -> tuple[QuadletUnit, list[Problem]]:
+    """The unit as parsed, and every problem podman's rules find in it: all parse errors
+    (the lines podman would refuse left out), then podman's errors and warnings."""
+    errors: list[QuadletError] = []
+    unit = parse_unit(text, filename, errors)
+    return unit, [e.problem for e in errors] + lint_unit(unit, siblings)
+
+
 def check(
     path_or_text: str | Path, filename: str | None = None, siblings: set[str] | None = None
 ) -> list[Problem]:
@@ -500,9 +562,4 @@ def check(
     else:
         text = str(path_or_text)
         filename = filename or "unit.container"
-    soft: list[QuadletError] = []
-    try:
-        unit = parse_unit(text, filename, soft)
-    except QuadletError as exc:
-        return [exc.problem]
-    return [e.problem for e in soft] + lint_unit(unit, siblings)
+    return check_text(text, filename, siblings)[1]

@@ -169,8 +169,10 @@ class QuadletUnit(BaseModel):
         return out
 
     def line_of(self, section: str, key: str) -> int | None:
-        """Source line of the first `key` in `section` (None if absent or added in code)."""
-        for e in self.entries(section, key):
+        """Source line of the `key` in effect in `section`: the last one, whose value podman
+        uses (None if absent or added in code). A list key's values each have their own
+        line (`assigned`)."""
+        for e in reversed(self.entries(section, key)):
             if e.line:
                 return e.line
         return None

@@ -2,9 +2,11 @@
 
 Line handling follows podman's `UnitFile.Parse`: every physical line is trimmed; a trailing
 backslash joins the next line (concatenated as trimmed, no separator added); comment and
-blank lines inside a continuation are dropped; repeated `[Group]` headers merge into one
-group; comments before a header belong to that group (an empty first one is dropped, as
-podman's writer re-adds it). Word splitting and C unescaping are podman's `split.go`.
+blank lines inside a continuation are dropped from the value (podman drops them; the entry
+keeps the comments in `Line.folded`, so the canonical text can keep them too); repeated
+`[Group]` headers merge into one group; comments before a header belong to that group (an
+empty first one is dropped, as podman's writer re-adds it). Word splitting and C unescaping
+are podman's `split.go`.
 
 Stricter than podman where podman silently accepts a broken file: a continuation at end of
 file, an unterminated quote in a value podman splits, and an unknown section raise
@@ -62,9 +64,10 @@ def parse_unit(
 ) -> QuadletUnit:
     """Parse unit-file text; raises QuadletError (str: FILE:LINE: key: message).
 
-    With `soft_errors`, the errors podman itself lets through (continuation at end of file,
-    unterminated quote, unknown section) are appended there instead, and parsing goes on
-    as podman's does, so a linter can report everything that is wrong at once.
+    With `soft_errors`, every error is appended there instead and parsing goes on, so a
+    linter reports everything that is wrong at once: the ones podman itself lets through
+    (continuation at end of file, unterminated quote, unknown section) are parsed as podman
+    parses them; a line podman would refuse the file for is left out.
     """
     unit = QuadletUnit(filename=filename)
 
@@ -74,11 +77,11 @@ def parse_unit(
         soft_errors.append(QuadletError(filename, line, key, msg))
 
     builder = _Builder(unit, soft)
-    for start, line, comment in _logical_lines(text, soft):
+    for start, line, comment, folded in _logical_lines(text, soft):
         if comment:
             builder.pending.append(Line(key=None, value=line, line=start))
         elif not builder.header(start, line):
-            builder.entry(start, line)
+            builder.entry(start, line, folded)
     builder.finish()
     return unit
 
@@ -86,33 +89,41 @@ def parse_unit(
 Soft = Callable[[int, str, str], None]
 
 
-def _logical_lines(text: str, soft: Soft) -> Iterator[tuple[int, str, bool]]:
-    """(line number, trimmed text, is a comment or blank) per logical line: continuation
-    lines joined as podman joins them, comments and blanks inside one dropped."""
+def _logical_lines(text: str, soft: Soft) -> Iterator[tuple[int, str, bool, tuple[str, ...]]]:
+    """(line number, trimmed text, is a comment or blank, folded) per logical line:
+    continuation lines joined as podman joins them, comments and blanks inside one dropped.
+    `folded`: the physical pieces (comments included) of a continued line that had a
+    comment inside, else ()."""
     lines = text[:-1].split("\n") if text.endswith("\n") else text.split("\n")
     last = len(lines) - 1
     remaining: str | None = None
+    pieces: list[str] = []
     start = 0
     for nr, raw in enumerate(lines):
         line = raw.strip(_TRIM)
         if not line or line[0] in "#;":
             if remaining is None:
-                yield nr + 1, line, True
+                yield nr + 1, line, True, ()
             elif nr == last:  # podman drops the unfinished line
                 soft(start, _key_of(remaining), "line continuation at end of file")
+            elif line:
+                pieces.append(line)
             continue
         if remaining is None:
-            start = nr + 1
+            start, pieces = nr + 1, []
         if line.endswith("\\"):
             line = line[:-1]
             if nr != last:
                 remaining = (remaining or "") + line
+                pieces.append(line)
                 continue
             soft(start, _key_of((remaining or "") + line), "line continuation at end of file")
+        pieces.append(line)
         if remaining is not None:
             line, remaining = remaining + line, None
         if line:  # not a lone backslash on the last line
-            yield start, line, False
+            commented = any(p[:1] in ("#", ";") for p in pieces)
+            yield start, line, False, tuple(pieces) if commented else ()
 
 
 class _Builder:
@@ -125,16 +136,15 @@ class _Builder:
         self.current: Section | None = None
         self.pending: list[Line] = []  # comments not yet placed
 
-    def fail(self, line: int, key: str, msg: str) -> QuadletError:
-        return QuadletError(self.unit.filename, line, key, msg)
-
     def header(self, start: int, line: str) -> bool:
         """A [Section] line (True), repeated ones merged into the first; else False."""
         if not (line[0] == "[" and "]" in line and not line[line.index("]") + 1 :].strip(" \t")):
             return False
         name = line[1 : line.index("]")]
         if not name or any(ch in "[]" or ord(ch) < 32 or ord(ch) == 127 for ch in name):
-            raise self.fail(start, "", f"invalid group name: {name}")
+            self.soft(start, "", f"invalid group name: {name}")
+            self.current = Section(name=name, line=start)  # its entries go nowhere
+            return True
         if name not in self.allowed and not name.startswith("X-"):
             self.soft(start, "", _unknown_section(name, self.unit.kind, self.allowed))
         self.current = self.by_name.get(name)
@@ -148,23 +158,26 @@ class _Builder:
         self.pending = []
         return True
 
-    def entry(self, start: int, line: str) -> None:
+    def entry(self, start: int, line: str, folded: tuple[str, ...] = ()) -> None:
         eq = line.find("=")
         if eq <= 0:
             msg = f"line {line!r} is not a key=value pair, a [Section] or a comment"
-            raise self.fail(start, "", msg)
+            return self.soft(start, "", msg)
         if self.current is None:
-            raise self.fail(start, line[:eq].rstrip(), "key=value before any [Section]")
+            return self.soft(start, line[:eq].rstrip(), "key=value before any [Section]")
         key = line[:eq].rstrip(_TRIM)
         if not key or key[0] == " ":
-            raise self.fail(start, key, f"invalid key name: {key!r}")
+            return self.soft(start, key, f"invalid key name: {key!r}")
         value = line[eq + 1 :].lstrip(_TRIM)
         problem = check_value(key, value, self.current.name)
         if problem:
             self.soft(start, key, f"{problem} in value {value!r}")
         self.current.entries.extend(self.pending)
         self.pending = []
-        self.current.entries.append(Line(key=key, value=value, line=start))
+        if folded:  # the first piece written as the canonical `key=` start
+            head = folded[0].partition("=")
+            folded = (f"{key}={head[2].lstrip(_TRIM)}", *folded[1:])
+        self.current.entries.append(Line(key=key, value=value, line=start, folded=folded))
 
     def finish(self) -> None:
         if self.current is not None:

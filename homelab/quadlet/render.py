@@ -19,6 +19,9 @@ class Line(BaseModel):
     key: str | None = None
     value: str = ""
     line: int = 0  # 1-based source line where the entry starts; 0 when added in code
+    # A continued entry with comments inside: its physical lines as written (trimmed, the
+    # joining backslash cut, comments in place), so the comments survive formatting.
+    folded: tuple[str, ...] = ()
 
 
 class Section(BaseModel):
@@ -47,6 +50,15 @@ def render_line(ln: Line) -> str:
     if "\n" in v or v.endswith("\\"):
         # A newline or a trailing backslash cannot be written as one unit-file line.
         raise ValueError(f"{ln.key}={v!r}: value cannot be written on one line")
+    if ln.folded and "".join(p for p in ln.folded if p[:1] not in ("#", ";")) == f"{ln.key}={v}":
+        # Kept as written (re-indented): podman joins the pieces into the same value and
+        # drops the comments, so the generated unit is the one the joined line makes.
+        *head, tail = ln.folded
+        return "\n".join(
+            [head[0] + "\\"]
+            + ["  " + p if p[:1] in ("#", ";") else "  " + p + "\\" for p in head[1:]]
+            + ["  " + tail]
+        )
     return f"{ln.key}={v}"
 
 

@@ -63,6 +63,7 @@ def fixed_host_port(spec: str) -> PublishedPort:
     pp = PublishedPort.parse(spec)
     if pp.protocol not in PORT_PROTOCOLS:
         raise ValueError(f"protocol {pp.protocol!r} must be tcp, udp or sctp")
+    cont = pp.container_range
     host = pp.host_range
     if host is None:
         if ":" not in spec:
@@ -70,7 +71,6 @@ def fixed_host_port(spec: str) -> PublishedPort:
                 f"{spec!r} publishes no fixed host port; write HOST:CONTAINER, e.g. 8080:80"
             )
         raise ValueError(f"{spec!r} publishes a random host port; give one, e.g. 8080:80")
-    cont = pp.container_range
     if host[1] - host[0] != cont[1] - cont[0]:
         raise ValueError(f"{spec!r}: host and container ranges differ in length")
     return pp
@@ -107,11 +107,25 @@ def inline_secret(var: str, value: str | None, container: str) -> str | None:
     """A secret-looking variable with a literal value; the message never repeats the value."""
     if not (SECRETISH.search(var) and value):
         return None
+    key = secret_key_name(container, var)
     return (
-        f"{var}=... looks like a secret written inline; move it to "
-        f"homelab:containers.{container}.secrets ({var}: <configKey>) and set the value with "
-        "`pulumi config set --secret <configKey> <value>`"
+        f"{var}=... looks like a secret written inline; remove it, add it to "
+        f"homelab:containers.{container}.secrets in the stack file ({var}: {key}) and set the "
+        f"value with `pulumi config set --secret {key}` (it prompts for it): the container "
+        "then gets it as a podman secret, kept out of podman's stored container config"
     )
+
+
+def secret_key_name(container: str, var: str) -> str:
+    """A config key for `var` of `container`, as the stack files name them: rustfs +
+    RUSTFS_SECRET_KEY -> rustfsSecretKey."""
+    words = [w for w in re.split(r"[-_]", container) if w]
+    rest = var.split("_")
+    if [w.lower() for w in rest[: len(words)]] == [w.lower() for w in words]:
+        rest = rest[len(words) :]
+    parts = [w.lower() for w in words] + [w.capitalize() for w in rest if w]
+    key = parts[0] + "".join(p.capitalize() for p in parts[1:])
+    return key if key[:1].isalpha() else "c" + key
 
 
 # --- the unit -----------------------------------------------------------------------------

@@ -32,6 +32,26 @@ PROJECT_FILES = ("Pulumi.yaml", "pyproject.toml", "uv.lock", "__main__.py")
 PROJECT_DIRS = ("containers", "components", "homelab")
 
 
+def _unpackaged(dest: Path) -> None:
+    """pyproject.toml and uv.lock at `dest`, with the project itself not installed.
+
+    A copy shares the checkout's .venv (a symlink), and `toolchain: uv` runs `uv sync` in
+    the program's folder before every run: were the copy a package, that sync would repoint
+    the shared venv's editable `homelab` (its `homelab` command) at the copy, or fail to
+    build it where the copy has no homelab/ (tests/e2e/tiny_program). The copy's own code
+    still runs: pulumi puts the program's folder first on sys.path."""
+    pyproject = (REPO / "pyproject.toml").read_text()
+    marker = "[tool.uv.build-backend]"
+    assert marker in pyproject, "pyproject.toml: the uv build backend table moved"
+    (dest / "pyproject.toml").write_text(
+        pyproject.replace(marker, "[tool.uv]\npackage = false\n\n" + marker)
+    )
+    lock = (REPO / "uv.lock").read_text()
+    editable = 'name = "homelab"\nversion = "0.1.0"\nsource = { editable = "." }'
+    assert editable in lock, "uv.lock: the project's own entry changed"
+    (dest / "uv.lock").write_text(lock.replace(editable, editable.replace("editable", "virtual")))
+
+
 def project_copy(dest: Path) -> Path:
     """A copy of the project as a user runs it, at `dest`. Its stack files keep the tracked
     settings but drop whatever salt or secrets the developer's own stacks put there, so a test
@@ -39,6 +59,7 @@ def project_copy(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for f in PROJECT_FILES:
         shutil.copy(REPO / f, dest / f)
+    _unpackaged(dest)
     for d in PROJECT_DIRS:
         shutil.copytree(REPO / d, dest / d, ignore=shutil.ignore_patterns("__pycache__"))
     for f in REPO.glob("Pulumi.*.yaml"):
@@ -52,8 +73,7 @@ def program_copy(src: Path, dest: Path) -> Path:
     """A test program at `dest`, run on the project's own lock and venv (`toolchain: uv`
     needs pyproject.toml and uv.lock beside Pulumi.yaml)."""
     shutil.copytree(src, dest)
-    for f in ("pyproject.toml", "uv.lock"):
-        shutil.copy(REPO / f, dest / f)
+    _unpackaged(dest)
     (dest / ".venv").symlink_to(REPO / ".venv")
     return dest
 

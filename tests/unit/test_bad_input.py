@@ -207,7 +207,7 @@ def test_missing_secret_names_the_command(tmp_path):
         pick_secrets(cfg, given)
     (msg,) = e.value.problems
     assert msg.startswith("Pulumi.mouse.yaml: homelab:webToken: required secret is not set")
-    assert "pulumi config set --secret -s mouse webToken <value>" in msg
+    assert "`pulumi config set --secret -s mouse webToken` (it prompts" in msg
     cfg, given = _program_config(p, StackFiles(p)["mouse"].values, {"webToken": "s3cr3t"})
     assert pick_secrets(cfg, given) == {"webToken": "s3cr3t"}
 
@@ -238,3 +238,31 @@ def test_every_container_reports_at_once(tmp_path):
     b = good("b", 8081).replace("/data:Z", "/data")
     msg = problems(project(tmp_path, {"a": a, "b": b}, {"a": {}, "b": {}}))
     assert "containers/a.container:" in msg and "containers/b.container:" in msg
+
+
+def test_problems_are_at_the_offending_line_not_the_first_of_its_key(tmp_path):
+    text = (
+        good()
+        .replace("PublishPort=8080:80\n", "PublishPort=8080:80\nPublishPort=70000:80\n")
+        .replace(
+            "Volume=/var/tank/services/web/data:/data:Z\n",
+            "Volume=/var/tank/services/web/data:/data:Z\nVolume=/var/tank/services/web/b:/b\n",
+        )
+    )
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    port, vol = line_of(text, "70000"), line_of(text, "web/b:")
+    assert (port, vol) == (10, 12)
+    assert f"containers/web.container:{port}: PublishPort: host port 70000" in msg
+    assert f"containers/web.container:{vol}: Volume: bind mount /var/tank/services/web/b" in msg
+    assert len(msg.splitlines()) == 2
+
+
+def test_every_parse_error_of_a_file_at_once(tmp_path):
+    text = (
+        good()
+        .replace("[Service]\n", "[Service]\nnot a line\n")
+        .replace("[Install]\n", "[Install]\nnor this one\n")
+    )
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert f"web.container:{line_of(text, 'not a line')}: line 'not a line' is not" in msg
+    assert f"web.container:{line_of(text, 'nor this')}: line 'nor this one' is not" in msg
