@@ -80,7 +80,9 @@ def build(stack: str, out: Path, project_dir: Path) -> HostPlan:
     fs = plan.fileset
     secrets = stack_secrets(stack, list(fs.secret_names), project_dir)
     butane = render_butane(fs, secrets if has_secrets(fs) else None)
-    ignition = run_butane(butane)
+    # Byte for byte the engine's `ignition` output: pulumi-command drops the one trailing
+    # newline of butane's stdout, so the offline build drops it too.
+    ignition = run_butane(butane).removesuffix("\n")
     validate_ignition(ignition)
     contents = file_contents(fs, secrets)
 
