@@ -176,7 +176,6 @@ def mouse_booted(project: Project, firstboot_host: FirstBootHost) -> dict:  # no
     plan = project.plan("e2e-mouse")
     pool = project.tmp / "pool"
     for d in plan.fileset.dirs:
-        assert not d.in_ignition, d.path  # mouse's data dirs are never Ignition's
         p = pool / d.path.removeprefix("/var/tank/")
         p.mkdir(parents=True, exist_ok=True)
         os.chown(p, d.uid, d.gid)
