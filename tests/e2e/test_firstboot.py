@@ -109,7 +109,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, firstboot_host: FirstBootH
 
 def _assert_login_and_identity(host: FirstBootHost, plan: HostPlan, tz_target: str) -> None:
     # The key Ignition gave core lets core in, and core has passwordless sudo (FCOS's groups).
-    p = host.ssh_as("core", "id -un; sudo -n id -un; cat ~/.ssh/authorized_keys.d/ignition")
+    p = host.ssh_as("core", "id -un && sudo -n id -un && cat ~/.ssh/authorized_keys.d/ignition")
     assert p.returncode == 0, p.stderr
     user, root, keys = p.stdout.split("\n", 2)
     assert (user, root) == ("core", "root")
