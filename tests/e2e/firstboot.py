@@ -13,17 +13,20 @@ from __future__ import annotations
 import os
 import shlex
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from homelab.config import load_stack_config, read_stack_file
 from homelab.fileset import FileSet, sha256
-from homelab.hostplan import HostPlan, parse_port
-from tests.e2e.pulumi_cli import REPO, require_tools
+from homelab.hostplan import HostPlan, parse_port, plan_host
+from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_tools
 
 SIM = REPO / "scripts" / "sim-host"
 STATE = Path("/var/lib/homelab-sim-firstboot")
@@ -187,6 +190,82 @@ def tcp_ports(plan: HostPlan) -> dict[str, list[int]]:
                 ports.extend(range(p.host[0], p.host[1] + 1))
         out[c.service] = ports
     return out
+
+
+@dataclass
+class Project:
+    """A project copy with the two first-boot stacks: e2e-mouse and e2e-vm."""
+
+    dir: Path
+    tmp: Path
+    stacks: dict[str, Stack]
+
+    def plan(self, stack: str) -> HostPlan:
+        cfg = load_stack_config(stack, read_stack_file(self.dir / f"Pulumi.{stack}.yaml"), self.dir)
+        return plan_host(cfg, self.dir)
+
+    def build(self, stack: str) -> Path:
+        """`python -m homelab build STACK`: the .ign a user would hand to a machine."""
+        out = self.tmp / "out" / stack
+        p = subprocess.run(
+            [sys.executable, "-m", "homelab", "build", stack, "--out", str(out),
+             "--project", str(self.dir)],
+            cwd=REPO, env=self.stacks[stack].env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert p.returncode == 0, p.stderr
+        return out / f"{stack}.ign"
+
+    def previous_pool(self, plan: HostPlan, files: dict[str, str]) -> Path:
+        """mouse's pool as a reinstall finds it: the data directories earlier pushes made
+        (modes, owners) and `files` (path under the pool -> content) written back then."""
+        pool = self.tmp / "pool"
+        for d in plan.fileset.dirs:
+            p = pool / d.path.removeprefix("/var/tank/")
+            p.mkdir(parents=True, exist_ok=True)
+            os.chown(p, d.uid, d.gid)
+            p.chmod(d.mode)
+        for rel, text in files.items():
+            (pool / rel).write_text(text)
+        return pool
+
+
+def _stack_file(project: Path, real: str, name: str, edit: Callable[[dict], None]) -> None:
+    doc = yaml.safe_load((project / f"Pulumi.{real}.yaml").read_text())
+    edit(doc["config"])
+    (project / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+
+def make_project(tmp: Path, host: FirstBootHost, secrets: dict[str, str]) -> Project:
+    """The real Pulumi.mouse.yaml and Pulumi.vm-test.yaml as e2e-mouse and e2e-vm, changed
+    only where pointing them at `host` needs it: the test key as core's key, the host's
+    address and pinned key under `homelab:ssh`, e2e-vm inheriting from e2e-mouse, and
+    e2e-vm in Europe/Berlin (not UTC, the image's own zone) so a lost timezone shows."""
+    proj = project_copy(tmp / "project")
+    key = Path(host.key_path + ".pub").read_text().strip()
+
+    def mouse(c: dict) -> None:
+        c["homelab:host"]["ssh_authorized_keys"] = [key]
+        c["homelab:ssh"] = {
+            "host": host.address,
+            "port": host.port,
+            "user": "core",
+            "host_key": host.host_key,
+            "private_key_path": host.key_path,
+        }
+
+    def vm(c: dict) -> None:
+        c["homelab:base_stack"] = "e2e-mouse"
+        c["homelab:host"]["timezone"] = "Europe/Berlin"
+
+    _stack_file(proj, "mouse", "e2e-mouse", mouse)
+    _stack_file(proj, "vm-test", "e2e-vm", vm)
+    stacks = {}
+    for name in ("e2e-mouse", "e2e-vm"):
+        st = new_stack(proj, tmp / "state", name)
+        for k, v in secrets.items():
+            st.set_secret(k, v)
+        stacks[name] = st
+    return Project(proj, tmp, stacks)
 
 
 @pytest.fixture(scope="module")

@@ -19,26 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import uuid
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-import yaml
 
-from homelab.config import load_stack_config, read_stack_file
 from homelab.fileset import file_contents
-from homelab.hostplan import CORE_KEYS_FILE, HostPlan, plan_host
+from homelab.hostplan import CORE_KEYS_FILE, HostPlan
 from tests.e2e.firstboot import (
     STANDIN_BODY,
+    STATE,
     FirstBootHost,
+    Project,
     expected_state,
     firstboot_host,  # noqa: F401  (fixture)
+    make_project,
     tcp_ports,
 )
-from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 
@@ -48,63 +44,9 @@ SECRETS = {k: f"fb-canary-{RUN}-{k}" for k in SECRET_KEYS}
 MARKER = "written before the reinstall\n"
 
 
-@dataclass
-class Project:
-    dir: Path
-    tmp: Path
-    stacks: dict[str, Stack]
-
-    def plan(self, stack: str) -> HostPlan:
-        cfg = load_stack_config(stack, read_stack_file(self.dir / f"Pulumi.{stack}.yaml"), self.dir)
-        return plan_host(cfg, self.dir)
-
-    def build(self, stack: str) -> Path:
-        """`python -m homelab build STACK`: the .ign a user would hand to a machine."""
-        out = self.tmp / "out" / stack
-        p = subprocess.run(
-            [sys.executable, "-m", "homelab", "build", stack, "--out", str(out),
-             "--project", str(self.dir)],
-            cwd=REPO, env=self.stacks[stack].env, capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        assert p.returncode == 0, p.stderr
-        return out / f"{stack}.ign"
-
-
-def _stack_file(project: Path, real: str, name: str, edit) -> None:  # type: ignore[no-untyped-def]
-    doc = yaml.safe_load((project / f"Pulumi.{real}.yaml").read_text())
-    edit(doc["config"])
-    (project / f"Pulumi.{name}.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, firstboot_host: FirstBootHost) -> Project:  # noqa: F811
-    tmp = tmp_path_factory.mktemp("firstboot")
-    proj = project_copy(tmp / "project")
-    key = Path(firstboot_host.key_path + ".pub").read_text().strip()
-
-    def mouse(c: dict) -> None:
-        c["homelab:host"]["ssh_authorized_keys"] = [key]
-        c["homelab:ssh"] = {
-            "host": firstboot_host.address,
-            "port": firstboot_host.port,
-            "user": "core",
-            "host_key": firstboot_host.host_key,
-            "private_key_path": firstboot_host.key_path,
-        }
-
-    def vm(c: dict) -> None:
-        c["homelab:base_stack"] = "e2e-mouse"
-        c["homelab:host"]["timezone"] = "Europe/Berlin"
-
-    _stack_file(proj, "mouse", "e2e-mouse", mouse)
-    _stack_file(proj, "vm-test", "e2e-vm", vm)
-    stacks = {}
-    for name in ("e2e-mouse", "e2e-vm"):
-        st = new_stack(proj, tmp / "state", name)
-        for k, v in SECRETS.items():
-            st.set_secret(k, v)
-        stacks[name] = st
-    return Project(proj, tmp, stacks)
+    return make_project(tmp_path_factory.mktemp("firstboot"), firstboot_host, SECRETS)
 
 
 def _assert_login_and_identity(host: FirstBootHost, plan: HostPlan, tz_target: str) -> None:
@@ -174,13 +116,7 @@ def test_vm_test_ignition_boots_to_all_five_services(
 def mouse_booted(project: Project, firstboot_host: FirstBootHost) -> dict:  # noqa: F811
     """mouse's Ignition (from `build`) on a clean host, its pool from before the reinstall."""
     plan = project.plan("e2e-mouse")
-    pool = project.tmp / "pool"
-    for d in plan.fileset.dirs:
-        p = pool / d.path.removeprefix("/var/tank/")
-        p.mkdir(parents=True, exist_ok=True)
-        os.chown(p, d.uid, d.gid)
-        p.chmod(d.mode)
-    (pool / "services/rustfs/data/previous-life.txt").write_text(MARKER)
+    pool = project.previous_pool(plan, {"services/rustfs/data/previous-life.txt": MARKER})
     ign = project.build("e2e-mouse")
     firstboot_host.boot(ign, pool=pool)
     return {"plan": plan, "ign": ign, "pool": pool}
@@ -210,7 +146,7 @@ def test_mouse_ignition_writes_the_file_set_without_secrets(
     # mountpoint there is nothing at all (the pool itself is bound over it).
     tank = host.root / "var" / "tank"
     assert not tank.exists() or list(tank.iterdir()) == []
-    assert "/var/tank" not in (Path("/var/lib/homelab-sim-firstboot/ignition.log").read_text())
+    assert "/var/tank" not in (STATE / "ignition.log").read_text()
     _assert_login_and_identity(host, plan, "../usr/share/zoneinfo/UTC")
     _assert_labels(host, [f.path for f in fs.files if f.in_ignition and f.path != CORE_KEYS_FILE])
 
