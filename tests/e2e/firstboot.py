@@ -40,6 +40,8 @@ BUSYBOX = "/usr/local/share/homelab-sim/busybox"
 
 
 def _run(argv: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    if kw.get("input") is None:
+        kw["stdin"] = subprocess.DEVNULL  # ssh would read the test run's own stdin
     return subprocess.run(argv, text=True, capture_output=True, check=False, **kw)
 
 
@@ -58,8 +60,10 @@ class FirstBootHost:
     port: int = PORT
     timings: str = ""
 
-    def script(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        return _run([str(SIM), *args], env=self.env, timeout=timeout)
+    def script(
+        self, *args: str, timeout: float = 300, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return _run([str(SIM), *args], env=self.env, timeout=timeout, input=stdin)
 
     @property
     def root(self) -> Path:
@@ -91,9 +95,9 @@ class FirstBootHost:
     def down(self) -> None:
         self.script("down")
 
-    def sh(self, script: str, check: bool = True) -> str:
+    def sh(self, script: str, check: bool = True, stdin: str | None = None) -> str:
         """`script` as root on the host (the simulation's console access, not Ignition's)."""
-        p = self.script("ssh", script, timeout=120)
+        p = self.script("ssh", script, timeout=120, stdin=stdin)
         if check and p.returncode != 0:
             raise AssertionError(f"host command failed ({p.returncode}): {script}\n{p.stderr}")
         return p.stdout
@@ -111,6 +115,17 @@ class FirstBootHost:
             ],
             timeout=60,
         )  # fmt: skip
+
+    def files_holding(self, values: list[str]) -> dict[str, bool]:
+        """Files under /etc /home /root /var/lib /run holding any of `values` -> whether
+        `core` can read it. The values go on stdin: even a canary stays off command lines."""
+        out = self.sh(
+            "grep -rlF -D skip -f /dev/stdin /etc /home /root /var/lib /run | while read -r f;"
+            ' do if runuser -u core -- cat "$f" >/dev/null 2>&1; then r=yes; else r=no; fi;'
+            ' printf "%s\\t%s\\n" "$f" "$r"; done',
+            stdin="".join(v + "\n" for v in values),
+        )
+        return {f: r == "yes" for f, r in (line.split("\t") for line in out.splitlines())}
 
     def wait_active(self, units: list[str], timeout: float = 90) -> dict[str, str]:
         """Each unit's ActiveState once all are active, or when `timeout` runs out."""
