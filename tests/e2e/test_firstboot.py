@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,42 @@ def _assert_labels(host: FirstBootHost, paths: list[str]) -> None:
     for p in paths:
         label = os.getxattr(str(host.root) + p, "security.selinux", follow_symlinks=False)
         assert b":object_r:" in label, (p, label)
+
+
+# --------------------------------------------------------------------------- the stand-in
+
+
+def test_first_boot_enables_units_through_ignitions_presets(
+    tmp_path: Path,
+    firstboot_host: FirstBootHost,  # noqa: F811
+) -> None:
+    """How FCOS enables units: Ignition only writes a preset; systemd's first boot applies it.
+    (homelab's own configs enable nothing this way yet; this holds the stand-in to it.)"""
+    unit = "homelab-preset-probe.service"
+    ign = tmp_path / "probe.ign"
+    ign.write_text(
+        json.dumps(
+            {
+                "ignition": {"version": "3.4.0"},
+                "systemd": {
+                    "units": [
+                        {
+                            "name": unit,
+                            "enabled": True,
+                            "contents": "[Service]\nType=oneshot\nRemainAfterExit=yes\n"
+                            "ExecStart=/bin/true\n[Install]\nWantedBy=multi-user.target\n",
+                        }
+                    ]
+                },
+            }
+        )
+    )
+    firstboot_host.boot(ign)
+    assert firstboot_host.sh("cat /etc/systemd/system-preset/20-ignition.preset") == (
+        f"enable {unit}\n"
+    )
+    assert firstboot_host.sh(f"systemctl is-enabled {unit}").strip() == "enabled"
+    assert firstboot_host.states([unit]) == {unit: "active"}
 
 
 # --------------------------------------------------------------------------- vm-test
