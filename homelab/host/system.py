@@ -19,10 +19,16 @@ SECRETS_HELPER_TEXT = """#!/bin/sh
 # container's stored config (podman's world-readable db.sql), as EnvironmentFile= would.
 set -eu
 name=$1
+env=/etc/homelab/env/$name.env
+if [ ! -f "$env" ]; then
+  # First boot from an Ignition without secrets (mouse): the push delivers them later.
+  echo "homelab: $name waits for its secrets: $env is not here yet (pulumi up delivers it)" >&2
+  exit 1
+fi
 while IFS= read -r line || [ -n "$line" ]; do
   [ -n "$line" ] || continue
   printf '%s' "${line#*=}" | podman secret create --replace "$name-${line%%=*}" - >/dev/null
-done < "/etc/homelab/env/$name.env"
+done < "$env"
 """
 
 

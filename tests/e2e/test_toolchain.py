@@ -60,6 +60,11 @@ def test_versions_match_pins():
     assert _run(str(TOOLS / "ignition-validate"), "--version").stdout.strip() == (
         f"Ignition v{PINS['ignition']}"
     )
+    # The Ignition binary itself (scripts/sim-host firstboot), at the same pin.
+    require_tools("ignition")
+    assert _run(str(TOOLS / "ignition"), "--version").stdout.strip() == (
+        f"Ignition v{PINS['ignition']}"
+    )
     quadlet = _run(str(TOOLS / "quadlet"), "-version").stdout.strip()
     assert quadlet == PINS["podman-deb"].split("+")[0]
 
