@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pulumi
 
+from components import startup
+
+# Before anything heavy: a push stack's provider process starts while the program imports
+# (components/startup.py).
+push_provider = startup.push_provider()
+startup.import_while_registering("components.host", "components.push", "homelab.validate")
+
 from components.host import Host
 from components.push import HostPush
-from components.vm import TestVM
 from homelab.config import ConfigError
 from homelab.hostplan import PlanError, plan_host
 from homelab.program import load_program_config, missing_secrets, pulumi_config_values
@@ -51,6 +57,8 @@ pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
 if cfg.vm is not None and base_image is not None:
+    from components.vm import TestVM  # the libvirt SDK: only VM stacks pay for its import
+
     vm = TestVM(
         f"homelab-{stack}",
         cfg.vm,
@@ -72,6 +80,7 @@ elif cfg.ssh is not None:
         secrets=secrets,
         health_timeout=cfg.push.health_timeout,
         settle=cfg.push.settle,
+        provider=push_provider,
     )
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)
