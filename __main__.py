@@ -10,9 +10,15 @@ from pathlib import Path
 
 import pulumi
 
+from components import startup
+
+# Before anything heavy: a push stack's provider process starts while the program imports
+# (components/startup.py).
+push_provider = startup.push_provider()
+startup.import_while_registering("components.host", "components.push", "homelab.tools")
+
 from components.host import Host, HostArgs
 from components.push import HostPush
-from components.vm import TestVM
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import program_config
@@ -68,6 +74,8 @@ pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
 if cfg.vm is not None and base_image is not None:
+    from components.vm import TestVM  # the libvirt SDK: only VM stacks pay for its import
+
     vm = TestVM(f"homelab-{stack}", cfg.vm, host.ignition, str(base_image), domain_type, vm_gid)
     pulumi.export("vm_ip", vm.ip)
     pulumi.export("ssh_command", vm.ssh_command)
@@ -83,6 +91,7 @@ elif cfg.ssh is not None:
         secrets=secrets,
         health_timeout=cfg.push.health_timeout,
         settle=cfg.push.settle,
+        provider=push_provider,
     )
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)

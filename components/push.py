@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi.dynamic import (
@@ -31,7 +31,11 @@ from pulumi.dynamic import (
 )
 
 from homelab import push
-from homelab.fileset import FileSet
+
+if TYPE_CHECKING:
+    # Not at run time: the provider's process imports this module on every preview, and
+    # homelab.fileset brings pydantic (~0.3 s) that the provider never needs.
+    from homelab.fileset import FileSet
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 _SETTINGS = ("connection", "health_timeout", "settle")
@@ -179,6 +183,7 @@ class HostPush(pulumi.ComponentResource):
         secrets: Mapping[str, pulumi.Input[str]] | None = None,
         health_timeout: int = 90,
         settle: int = 5,
+        provider: pulumi.ProviderResource | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("homelab:push:HostPush", name, None, opts)
@@ -200,6 +205,7 @@ class HostPush(pulumi.ComponentResource):
             props,
             pulumi.ResourceOptions(
                 parent=self,
+                provider=provider,
                 additional_secret_outputs=["secret_contents", "secret_hashes"],
                 # Deleting the resource never touches the host (see HostPushProvider.delete).
                 retain_on_delete=True,

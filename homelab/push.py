@@ -3,8 +3,13 @@
 No Pulumi here: `components.push` wraps these functions in a dynamic provider. The host side
 is POSIX sh (homelab/remote/*.sh) because Fedora CoreOS has no python. See docs/PUSH.md.
 
-One `diff` = one SSH connection (`read_live`); one update = one more (`apply`): the whole new
-generation travels as a single tar stream with the apply script inside it.
+Each step runs one SSH command: `check` reads the live state (`read_live`), an update sends the
+whole new generation as a single tar stream with the apply script inside it (`apply`). The
+commands of one `pulumi up` share one SSH connection (OpenSSH connection sharing, see
+`ssh_argv`), so the preview's read, the update's read and the push cost one handshake.
+
+This module is imported by the dynamic provider's process on every preview, so it stays light
+(no pydantic): FileSet helpers import `homelab.fileset` when called.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import io
 import json
 import os
 import shlex
+import stat
 import subprocess
 import tarfile
 import tempfile
@@ -21,9 +27,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from homelab.fileset import FileSet, render_secret_files
+if TYPE_CHECKING:
+    from homelab.fileset import FileSet
 
 BASE = "/etc/homelab"
 CURRENT = f"{BASE}/current"
@@ -92,7 +99,40 @@ def known_hosts_line(conn: Connection) -> str:
     return f"{conn.alias} {conn.host_key}\n"
 
 
-def ssh_argv(conn: Connection, known_hosts: str, remote: str) -> list[str]:
+# How long a shared SSH connection outlives its last command: long enough to carry a preview's
+# read into the update that follows it (`pulumi up`, confirmed by a person), short enough not to
+# linger. OpenSSH's own master process ends it; nothing of ours stays running.
+SHARE_SECONDS = 60
+
+
+def mux_dir() -> Path | None:
+    """A private directory for the shared connections' sockets, or None (then no sharing).
+
+    Anyone who could reach a socket could run commands as the pushing user on the host, so
+    the directory must be ours alone: owned by this user, mode 0700, not a symlink.
+    """
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    d = base / f"homelab-ssh-mux-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(d)
+    except OSError:
+        return None
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+        return None
+    return d
+
+
+def control_path(conn: Connection, directory: Path) -> Path:
+    """One socket per (host, port, user, pinned key, private key): a connection verified
+    against one pinned key is never reused for another."""
+    digest = hashlib.sha256(json.dumps(conn.to_dict(), sort_keys=True).encode()).hexdigest()
+    return directory / digest[:20]
+
+
+def ssh_argv(
+    conn: Connection, known_hosts: str, remote: str, control: Path | None = None
+) -> list[str]:
     argv = [
         "ssh",
         "-o", "BatchMode=yes",
@@ -107,6 +147,16 @@ def ssh_argv(conn: Connection, known_hosts: str, remote: str) -> list[str]:
         "-o", "LogLevel=ERROR",
         "-p", str(conn.port),
     ]  # fmt: skip
+    if control is not None:
+        # The first command opens the connection (after the pinned-key check) and leaves it
+        # to a master process; the next ones within SHARE_SECONDS run over it.
+        argv += [
+            "-o", "ControlMaster=auto",
+            "-o", f"ControlPath={control}",
+            "-o", f"ControlPersist={SHARE_SECONDS}",
+        ]  # fmt: skip
+    else:
+        argv += ["-o", "ControlMaster=no", "-o", "ControlPath=none"]
     if conn.private_key_path:
         argv += ["-i", os.path.expanduser(conn.private_key_path), "-o", "IdentitiesOnly=yes"]
     argv += ["-l", conn.user, conn.host, "--"]
@@ -114,15 +164,31 @@ def ssh_argv(conn: Connection, known_hosts: str, remote: str) -> list[str]:
     return argv
 
 
-def run_ssh(conn: Connection, remote: str, stdin: bytes, timeout: float) -> tuple[int, str, str]:
-    """One SSH connection. Returns (exit code, stdout, stderr); 255 is ssh's own failure."""
+def close_shared(conn: Connection) -> None:
+    """End the shared connection to `conn`, if any (the next command opens a new one)."""
+    d = mux_dir()
+    if d is None or not control_path(conn, d).exists():
+        return
+    subprocess.run(
+        ["ssh", "-o", f"ControlPath={control_path(conn, d)}", "-O", "exit", "-p", str(conn.port),
+         "-l", conn.user, conn.host],
+        capture_output=True, check=False, timeout=30,
+    )  # fmt: skip
+
+
+def run_ssh(
+    conn: Connection, remote: str, stdin: bytes, timeout: float, share: bool = True
+) -> tuple[int, str, str]:
+    """One SSH command (over the shared connection when `share`). Returns (exit code, stdout,
+    stderr); 255 is ssh's own failure."""
     with tempfile.TemporaryDirectory(prefix="homelab-ssh-") as tmp:
         kh = Path(tmp, "known_hosts")
         kh.write_text(known_hosts_line(conn))
         kh.chmod(0o600)
+        d = mux_dir() if share else None
         try:
             p = subprocess.run(
-                ssh_argv(conn, str(kh), remote),
+                ssh_argv(conn, str(kh), remote, control_path(conn, d) if d else None),
                 input=stdin,
                 capture_output=True,
                 timeout=timeout,
@@ -197,6 +263,8 @@ def plain_contents(fs: FileSet) -> dict[str, str]:
 
 
 def secret_contents(fs: FileSet, secrets: Mapping[str, str]) -> dict[str, str]:
+    from homelab.fileset import render_secret_files
+
     return render_secret_files(fs, secrets)
 
 
@@ -291,9 +359,11 @@ def parse_live(text: str) -> LiveState:
     return live
 
 
-def read_live(conn: Connection, manifest: Mapping[str, Any], timeout: float = 120) -> LiveState:
-    """One SSH connection: the live state of everything in `manifest`."""
-    rc, out, err = run_ssh(conn, READ_COMMAND, read_script(manifest).encode(), timeout)
+def read_live(
+    conn: Connection, manifest: Mapping[str, Any], timeout: float = 120, share: bool = True
+) -> LiveState:
+    """One SSH command: the live state of everything in `manifest`."""
+    rc, out, err = run_ssh(conn, READ_COMMAND, read_script(manifest).encode(), timeout, share)
     if rc != 0:
         raise PushError(f"reading the host's state failed (exit {rc}): {err.strip()}")
     return parse_live(out)

@@ -188,9 +188,36 @@ class Stack:
         args = ["stack", "output", "--json"] + (["--show-secrets"] if show_secrets else [])
         return json.loads(self.run(*args).stdout)
 
+    def up(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """`pulumi up --yes`: the preview, then the update, as a user runs it."""
+        return self.run("up", "--yes", *extra, check=check)
+
+    def preview(self, *extra: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return self.run("preview", "--diff", *extra, check=check)
+
     def set_secret(self, key: str, value: str) -> None:
         # Value on stdin, so it never appears in a process list.
         self.run("config", "set", "--secret", key, stdin=value)
+
+    def set(self, key: str, value: str, *, path: bool = True) -> None:
+        """`pulumi config set [--path] KEY VALUE` (keys with a namespace, e.g. homelab:ssh.port)."""
+        self.run("config", "set", *(["--path"] if path else []), key, value)
+
+    def get(self, key: str, *, path: bool = True) -> str:
+        return self.run("config", "get", *(["--path"] if path else []), key).stdout.strip()
+
+    def rm(self, key: str, *, path: bool = True) -> None:
+        self.run("config", "rm", *(["--path"] if path else []), key)
+
+    def export(self) -> str:
+        return self.run("stack", "export").stdout
+
+    def urn(self, type_token: str) -> str:
+        """URN of the one resource of `type_token` in the stack's state."""
+        resources = json.loads(self.export())["deployment"].get("resources") or []
+        urns = [r["urn"] for r in resources if r["type"] == type_token]
+        assert len(urns) == 1, f"{len(urns)} resources of type {type_token}"
+        return str(urns[0])
 
 
 def new_stack(project: Path, state: Path, name: str, **env: str) -> Stack:

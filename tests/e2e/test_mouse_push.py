@@ -1,290 +1,338 @@
-"""`pulumi up` pushes to a running host over SSH; drift shows in `pulumi preview`.
+"""`pulumi up -s mouse` through the project's own program, against the simulated host.
 
-Real parts only: the pulumi engine and its python dynamic-provider host, OpenSSH, the
-simulated production host (systemd + sshd + podman 5.4 Quadlet, scripts/sim-host). The
-scenarios run in order against one throwaway stack; each builds on the previous state.
+Real parts only: the pulumi engine with the program's `__main__.py`, the command plugin
+(butane for Ignition), the python dynamic provider, OpenSSH, and the simulated production host
+(systemd + sshd + podman 5.4 Quadlet, scripts/sim-host). The stack is the real
+`Pulumi.mouse.yaml` with only `homelab:ssh` pointed at the sim host (tests/e2e/mouse_stack.py).
+Every scenario asserts on the host's own state. They run in order against one stack; each
+builds on the previous state.
 """
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from homelab import push
-from homelab.hostplan import SECRETS_HELPER
-from tests.e2e.push_program.spec import build_fileset
-from tests.e2e.simhost import (
+from homelab.fileset import ManagedFile
+from tests.e2e.mouse_stack import (
     CRASH_IMAGE,
-    SECRET,
-    Pulumi,
-    SimHost,
-    expected_tree,
-    simhost,  # noqa: F401  (fixture)
-    spec,
-    wait_http,
+    MouseStack,
+    new_mouse_stack,
+    stand_ins,
 )
+from tests.e2e.simhost import SimHost, wait_http
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 
-PORTS = {"web1.service": 18091, "web2.service": 18092}
-UNITS = ("web1.service", "web2.service")
-
-
-def managed_paths(*specs: dict[str, Any]) -> list[str]:
-    paths: set[str] = set()
-    for s in specs:
-        paths |= {f.path for f in build_fileset(s).files}
-    return sorted(paths)
+UNITS = ("netdata.service", "rustfs.service")
+PORTS = {si.container: si.tcp_ports for si in stand_ins()}
 
 
 @pytest.fixture(scope="module")
-def stack(simhost: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pulumi]:  # noqa: F811
-    pl = Pulumi(tmp_path_factory.mktemp("pulumi"))
-    pl.configure(simhost.connection(), spec())
-    yield pl
+def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
+    yield new_mouse_stack(mouse_host, tmp_path_factory.mktemp("mouse-push"))
 
 
-def invocations(host: SimHost) -> dict[str, str]:
-    return {u: host.unit(u)["InvocationID"] for u in UNITS}
+def cold(ms: MouseStack) -> None:
+    # Close the shared SSH connection a previous command left, so counts start from zero.
+    push.close_shared(push.Connection.from_dict(ms.host.connection()))
 
 
-def test_1_first_up_starts_every_unit(stack: Pulumi, simhost: SimHost) -> None:  # noqa: F811
-    before = simhost.accepted_logins()
-    stack.up()
-    # `up --skip-preview`: one connection for check (live read), one for the push, and one
-    # for this count itself.
-    assert simhost.accepted_logins() - before - 1 == 2
+def ssh_use(ms: MouseStack, fn) -> tuple[int, dict[str, int]]:  # type: ignore[no-untyped-def]
+    """(SSH connections, sudo commands by kind) that `fn` cost on the host."""
+    cold(ms)
+    before = ms.host.sudo_commands()
+    conns = ms.host.connections_during(fn)
+    after = ms.host.sudo_commands()
+    return conns, {k: after[k] - before[k] for k in after}
+
+
+def names(text: str, path: str, why: str) -> bool:
+    """The engine's diff shows the drift as `+ PATH : "WHY..."` (one line per item)."""
+    return re.search(rf'\+ {re.escape(path)}\s*: "{re.escape(why)}', text) is not None
+
+
+def answers(host: SimHost, container: str) -> None:
+    for port in PORTS[container]:
+        assert wait_http(host, port).strip() == "homelab-sim", (container, port)
+
+
+def test_1_first_up_brings_the_host_to_the_plan(ms: MouseStack) -> None:
+    host = ms.host
+    assert ms.units() == list(UNITS)
+    conns, cmds = ssh_use(ms, ms.stack.up)
+    # `up --yes` = preview + update: two reads and one push, over one shared connection.
+    assert conns == 1 and cmds == {"read": 2, "apply": 1}, (conns, cmds)
     for u in UNITS:
-        assert simhost.unit(u)["ActiveState"] == "active", u
-        assert wait_http(simhost, PORTS[u]).strip() == "homelab-sim"
-    out = stack.outputs()
-    assert out["generation"] == simhost.current_generation()
-    assert set(out["hashes"]) == {
-        "/etc/containers/systemd/web1.container",
-        "/etc/containers/systemd/web2.container",
-        "/etc/homelab/notes.txt",
-        SECRETS_HELPER,
-    }
+        assert host.unit(u)["ActiveState"] == "active", u
+    answers(host, "rustfs")
+    answers(host, "netdata")
+    paths = ms.managed_paths()
+    assert host.tree(paths) == ms.expected_tree(paths)
+    out = ms.stack.outputs()
+    assert out["generation"] == host.current_generation()
     assert out["drift"] == {}
-    # Secret env file: root 0600, right content, never in the state in plain text.
-    assert simhost.sh("stat -L -c %a:%u:%g /etc/homelab/env/web1.env").strip() == "600:0:0"
-    assert f"WEB_PASSWORD={SECRET}" in simhost.sh("cat /etc/homelab/env/web1.env")
-    assert simhost.sh("stat -c %a:%u:%g /var/tank/services/web1").strip() == "750:1000:1000"
-    exported = stack.run("stack", "export", "-s", stack.stack).stdout
-    assert SECRET not in exported
-    assert simhost.tree(managed_paths(spec())) == expected_tree(
-        build_fileset(spec()), managed_paths(spec())
-    )
+    assert set(out["pushed_hashes"]) == {p for p in paths if not p.startswith("/etc/homelab/env/")}
+    # The secret env file: root 0600; the container got its values as podman secrets.
+    assert host.stat("/etc/homelab/env/rustfs.env") == "600:0:0"
+    got = host.sh("podman exec rustfs sh -c 'echo $RUSTFS_ACCESS_KEY:$RUSTFS_SECRET_KEY'")
+    assert got.strip() == f"{ms.secrets['rustfsAccessKey']}:{ms.secrets['rustfsSecretKey']}"
+    assert host.stat("/var/tank/services/rustfs/data") == "750:10001:10001"
+    assert host.sh("readlink /etc/localtime").strip() == "../usr/share/zoneinfo/UTC"
+    assert host.sh("cat /etc/hostname") == "mouse\n"
+    exported = ms.stack.export()
+    assert all(v not in exported for v in ms.secrets.values())
 
 
-def test_2_changing_one_container_restarts_only_it(stack: Pulumi, simhost: SimHost) -> None:  # noqa: F811
-    before = invocations(simhost)
-    stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(spec(rev1="2")))
-    stack.up()
-    after = invocations(simhost)
-    assert after["web1.service"] != before["web1.service"]
-    assert after["web2.service"] == before["web2.service"]
-    assert "HOMELAB_REV=2" in simhost.sh("cat /etc/containers/systemd/web1.container")
-    assert wait_http(simhost, 18091).strip() == "homelab-sim"
-
-
-def test_3_no_change_up_writes_and_restarts_nothing(stack: Pulumi, simhost: SimHost) -> None:  # noqa: F811
-    gen = simhost.current_generation()
-    inv = invocations(simhost)
-    simhost.sh("touch /run/homelab-marker && sleep 1.1")
-    before = simhost.accepted_logins()
-    p = stack.up()
-    # The no-change up only reads: one connection (plus one for this count).
-    assert simhost.accepted_logins() - before - 1 == 1
-    written = simhost.sh(
+def test_2_no_change_up_reads_once_and_touches_nothing(ms: MouseStack) -> None:
+    host = ms.host
+    gen = host.current_generation()
+    units = {u: host.unit(u) for u in UNITS}
+    host.sh("touch /run/homelab-marker && sleep 1.1")
+    conns, cmds = ssh_use(ms, lambda: ms.stack.up("--expect-no-changes"))
+    assert conns == 1 and cmds == {"read": 2, "apply": 0}, (conns, cmds)
+    written = host.sh(
         "find /etc/homelab /etc/containers/systemd /var/tank/services -newer /run/homelab-marker"
     )
     assert written.strip() == "", f"files written by a no-change up:\n{written}"
-    assert simhost.current_generation() == gen
-    assert invocations(simhost) == inv
-    assert "unchanged" in p.stdout
+    assert host.current_generation() == gen
+    for u in UNITS:
+        now = host.unit(u)
+        assert (now["InvocationID"], now["NRestarts"]) == (
+            units[u]["InvocationID"],
+            units[u]["NRestarts"],
+        ), u
 
 
-def test_3b_twenty_previews_on_a_clean_host_report_no_drift(stack: Pulumi) -> None:
+def test_3_twenty_previews_on_a_clean_host_report_no_drift(ms: MouseStack) -> None:
     for _ in range(20):
-        p = stack.preview("--expect-no-changes")
+        p = ms.stack.preview("--expect-no-changes")
         assert "drifted item" not in p.stdout + p.stderr
 
 
-def test_4_drift_is_previewed_and_healed(stack: Pulumi, simhost: SimHost) -> None:  # noqa: F811
-    inv = invocations(simhost)
-    simhost.sh(
-        "echo '# edited by hand' >> /etc/containers/systemd/web1.container && "
-        "rm /etc/homelab/notes.txt && "
-        "printf '[Container]\\nImage=docker.io/library/homelab-test-web:1.0\\n' "
-        "> /etc/containers/systemd/extra.container"
+def test_4_one_changed_container_restarts_only_it(ms: MouseStack) -> None:
+    host = ms.host
+    before = host.invocations(*UNITS)
+    ms.stack.set("homelab:containers.netdata.memory_max", "1536M")
+    conns, cmds = ssh_use(ms, ms.stack.up)
+    assert conns == 1 and cmds == {"read": 2, "apply": 1}, (conns, cmds)
+    after = host.invocations(*UNITS)
+    assert after["netdata.service"] != before["netdata.service"]
+    assert after["rustfs.service"] == before["rustfs.service"]
+    assert host.unit("netdata.service")["MemoryMax"] == str(1536 * 1024 * 1024)
+    assert "MemoryMax=1536M" in host.sh("cat /etc/containers/systemd/netdata.container")
+    answers(host, "netdata")
+
+
+def test_5_drift_is_shown_by_preview_and_refresh_and_healed_by_up(ms: MouseStack) -> None:
+    host = ms.host
+    inv = host.invocations(*UNITS)
+    host.sh(
+        "echo '# edited by hand' >> /etc/containers/systemd/rustfs.container && "
+        "chmod 0666 /etc/homelab/env/rustfs.env && "
+        "rm /etc/hostname && "
+        "printf '[Container]\\nImage=docker.io/library/stray:1\\n' "
+        "> /etc/containers/systemd/stray.container"
     )
-    p = stack.preview(check=False)
+    expected = {
+        "/etc/containers/systemd/rustfs.container": "content differs",
+        "/etc/homelab/env/rustfs.env": "mode 0666, want 0600",
+        "/etc/hostname": "missing",
+        "/etc/containers/systemd/stray.container": "unmanaged Quadlet file",
+    }
+    p = ms.stack.preview(check=False)
     text = p.stdout + p.stderr
-    for path in (
-        "/etc/containers/systemd/web1.container",
-        "/etc/homelab/notes.txt",
-        "/etc/containers/systemd/extra.container",
-    ):
-        assert path in text, f"{path} not named in the preview:\n{text}"
-    assert "content differs" in text and "missing" in text and "unmanaged Quadlet" in text
-    stack.up()
-    stack.preview("--expect-no-changes")
-    after = invocations(simhost)
-    assert after["web1.service"] != inv["web1.service"]
-    assert after["web2.service"] == inv["web2.service"]
-    assert simhost.sh("ls /etc/containers/systemd").split() == [
+    for path, why in expected.items():
+        assert names(text, path, why), f"{path} ({why}) not in the preview:\n{text}"
+    assert ms.stack.preview("--expect-no-changes", check=False).returncode != 0
+
+    # `pulumi refresh` reads the host the same way (the provider's read) and records the drift
+    # in the state; it changes nothing on the host.
+    gen = host.current_generation()
+    r = ms.stack.run("refresh", "--yes", "--diff")
+    rtext = r.stdout + r.stderr
+    for path, why in expected.items():
+        assert names(rtext, path, why), f"{path} ({why}) not in the refresh:\n{rtext}"
+    assert host.current_generation() == gen
+    assert host.stat("/etc/homelab/env/rustfs.env") == "666:0:0"
+
+    ms.stack.up()
+    ms.stack.preview("--expect-no-changes")
+    after = host.invocations(*UNITS)
+    # The unit file's content changed, so rustfs restarts; a mode alone restarts nothing.
+    assert after["rustfs.service"] != inv["rustfs.service"]
+    assert after["netdata.service"] == inv["netdata.service"]
+    assert host.stat("/etc/homelab/env/rustfs.env") == "600:0:0"
+    assert host.sh("cat /etc/hostname") == "mouse\n"
+    assert host.sh("ls /etc/containers/systemd").split() == [
+        "netdata.container",
+        "rustfs.container",
         "users",
-        "web1.container",
-        "web2.container",
     ]
-    assert simhost.sh("cat /etc/homelab/notes.txt") == "managed by the homelab push test\n"
+    paths = ms.managed_paths()
+    assert host.tree(paths) == ms.expected_tree(paths)
+    answers(host, "rustfs")
 
 
-def test_5_crashing_container_rolls_back(stack: Pulumi, simhost: SimHost) -> None:  # noqa: F811
-    gen = simhost.current_generation()
-    good = simhost.tree(managed_paths(spec()))
-    stack.run(
-        "config", "set", "-s", stack.stack, "pushtest:spec",
-        _json(spec(rev1="2", image2=CRASH_IMAGE)),
-    )  # fmt: skip
-    stack.run("config", "set", "-s", stack.stack, "pushtest:health_timeout", "8")
-    p = stack.up(check=False)
+def test_6_a_crashing_release_is_rolled_back(ms: MouseStack) -> None:
+    host = ms.host
+    gen = host.current_generation()
+    paths = ms.managed_paths()
+    good = host.tree(paths)
+    rustfs = host.unit("rustfs.service")["InvocationID"]
+    ms.stack.set("homelab:containers.netdata.image_tag", CRASH_IMAGE.rsplit(":", 1)[1])
+    p = ms.stack.up(check=False)
     text = p.stdout + p.stderr
     assert p.returncode != 0
-    assert "web2.service did not stay active" in text
+    assert "netdata.service did not stay active" in text, text
     assert "rolled back" in text
     assert "crashing on purpose" in text, f"journal tail missing:\n{text}"
-    assert simhost.current_generation() == gen
-    assert simhost.tree(managed_paths(spec())) == good
-    assert simhost.unit("web2.service")["ActiveState"] in ("active", "activating")
-    assert wait_http(simhost, 18092).strip() == "homelab-sim"
-    # Back to the good spec: nothing to do on the host.
-    stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(spec(rev1="2")))
-    stack.run("config", "set", "-s", stack.stack, "pushtest:health_timeout", "20")
-    stack.up()
-    stack.preview("--expect-no-changes")
-
-
-def test_5b_invalid_quadlet_is_rejected_by_the_hosts_generator(
-    stack: Pulumi,
-    simhost: SimHost,  # noqa: F811
-) -> None:
-    cur = _loads(stack.run("config", "get", "-s", stack.stack, "pushtest:spec").stdout)
-    gen = simhost.current_generation()
-    good = simhost.tree(managed_paths(cur))
-    stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(dict(cur, broken=True)))
-    p = stack.up(check=False)
-    text = p.stdout + p.stderr
-    assert p.returncode != 0
-    assert "quadlet rejected the new units" in text
-    assert "no Image or Rootfs key specified" in text
-    assert simhost.current_generation() == gen
-    assert simhost.tree(managed_paths(cur)) == good
-    assert "broken.container" not in simhost.sh("ls /etc/containers/systemd")
-    stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(cur))
-    stack.preview("--expect-no-changes")
+    assert host.current_generation() == gen
+    assert host.tree(paths) == good
+    assert host.sh("ls /etc/homelab/generations").count(".failed") >= 1
+    # The old release runs again; the other container was never touched.
+    assert wait_http(host, PORTS["netdata"][0]).strip() == "homelab-sim"
+    image = host.sh("podman inspect netdata --format '{{.ImageName}}'").strip()
+    assert image == "docker.io/netdata/netdata:v2.7.1"
+    assert host.unit("rustfs.service")["InvocationID"] == rustfs
+    # Back to the good release: the host already runs it, so the up only brings the stack's
+    # Ignition back (it had followed the config), and pushes nothing.
+    ms.stack.rm("homelab:containers.netdata.image_tag")
+    _conns, cmds = ssh_use(ms, ms.stack.up)
+    assert cmds["apply"] == 0 and host.current_generation() == gen
+    ms.stack.preview("--expect-no-changes")
 
 
 @pytest.mark.parametrize("point", ["staged", "before-switch", "after-switch", "after-reload"])
-def test_6_killed_push_leaves_old_or_new(stack: Pulumi, simhost: SimHost, point: str) -> None:  # noqa: F811
-    cur = stack.run("config", "get", "-s", stack.stack, "pushtest:spec").stdout
-    old_spec = _loads(cur)
-    rev = str(int(old_spec["containers"]["web1"]["rev"]) + 1)
-    new_spec = spec(rev1=rev, notes=False)  # also removes a file
-    paths = managed_paths(old_spec, new_spec)
-    old = expected_tree(build_fileset(old_spec), paths)
-    new = expected_tree(build_fileset(new_spec), paths)
-    assert old != new
-    simhost.sh(f"mkdir -p /etc/homelab-sim && echo {point} > /etc/homelab-sim/kill-at")
-    stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(new_spec))
-    p = stack.up(check=False)
+def test_7_killed_push_leaves_old_or_new(ms: MouseStack, point: str) -> None:
+    host = ms.host
+    old_plan = ms.plan()
+    navidrome = any(c.name == "navidrome" for c in old_plan.containers)
+    # The new generation restarts netdata, and adds or removes a whole container (navidrome).
+    memory = f"{1500 + ['staged', 'before-switch', 'after-switch', 'after-reload'].index(point)}M"
+    ms.stack.set("homelab:containers.netdata.memory_max", memory)
+    ms.stack.set("homelab:containers.navidrome.enabled", "false" if navidrome else "true")
+    new_plan = ms.plan()
+    paths = ms.managed_paths(old_plan, new_plan)
+    old = ms.expected_tree(paths, old_plan)
+    new = ms.expected_tree(paths, new_plan)
+    assert old != new and host.tree(paths) == old
+    inv = host.unit("netdata.service")["InvocationID"]
+    host.sh(f"mkdir -p /etc/homelab-sim && echo {point} > /etc/homelab-sim/kill-at")
+    p = ms.stack.up(check=False)
     assert p.returncode != 0, f"the push was not killed at {point}"
-    assert simhost.sh("test -e /etc/homelab-sim/kill-at || echo fired").strip() == "fired"
-    tree = simhost.tree(paths)
+    assert host.sh("test -e /etc/homelab-sim/kill-at || echo fired").strip() == "fired"
+    tree = host.tree(paths)
     want = new if point in ("after-switch", "after-reload") else old
-    assert tree == want, f"killed at {point}: tree is neither the expected state"
-    assert tree in (old, new)
+    assert tree == want, f"killed at {point}: the managed tree is not the expected state"
     # The next up completes the job, including restarts the killed one never did.
-    inv = simhost.unit("web1.service")["InvocationID"]
-    stack.up()
-    assert simhost.tree(paths) == new
-    assert simhost.unit("web1.service")["InvocationID"] != inv
-    assert wait_http(simhost, 18091).strip() == "homelab-sim"
-    stack.preview("--expect-no-changes")
-    stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(spec(rev1=rev)))
-    stack.up()
+    ms.stack.up()
+    assert host.tree(paths) == new
+    assert host.unit("netdata.service")["InvocationID"] != inv
+    answers(host, "netdata")
+    state = host.unit("navidrome.service")["ActiveState"]
+    if navidrome:
+        assert state in ("inactive", "failed") and not host.sh(
+            "ls /etc/containers/systemd/navidrome.container 2>/dev/null || true"
+        ), state
+    else:
+        assert state == "active", state
+        answers(host, "navidrome")
+    ms.stack.preview("--expect-no-changes")
 
 
-def test_6b_killed_during_transfer_leaves_old(simhost: SimHost) -> None:  # noqa: F811
+def test_7b_killed_during_transfer_leaves_old(ms: MouseStack) -> None:
     # A push killed mid-transfer is a truncated tar on the host's stdin; send exactly that
     # through the real remote command.
-    conn = push.Connection.from_dict(simhost.connection())
-    cur = simhost.tree(managed_paths(spec(rev1="99")))
-    fs = build_fileset(spec(rev1="99"))
+    host = ms.host
+    conn = push.Connection.from_dict(host.connection())
+    ms.stack.set("homelab:containers.netdata.memory_max", "1400M")
+    fs = ms.plan().fileset
+    paths = ms.managed_paths()
+    cur = host.tree(paths)
     m = push.build_manifest(fs)
     data = push.build_tar(
-        m, push.plain_contents(fs), push.secret_contents(fs, {"webPassword": SECRET}),
+        m, push.plain_contents(fs), push.secret_contents(fs, ms.secrets),
         "20990101T000000Z-deadbeef", 10, 1,
     )  # fmt: skip
     rc, out, _ = push.run_ssh(conn, push.APPLY_COMMAND, data[: len(data) // 2], 60)
     assert rc != 0 and "HOMELAB-OK" not in out
-    assert simhost.tree(managed_paths(spec(rev1="99"))) == cur
-    assert "20990101T000000Z-deadbeef" not in simhost.sh("ls /etc/homelab/generations")
+    assert host.tree(paths) == cur
+    assert "20990101T000000Z-deadbeef" not in host.sh("ls /etc/homelab/generations")
+    ms.stack.up()
+    assert "MemoryMax=1400M" in host.sh("cat /etc/containers/systemd/netdata.container")
 
 
-def test_7_wrong_host_key_is_refused(
-    stack: Pulumi,
-    simhost: SimHost,  # noqa: F811
-    tmp_path: Path,
-) -> None:
+def test_7c_the_hosts_quadlet_generator_rejects_a_bad_unit(ms: MouseStack) -> None:
+    # The program checks units with quadlet before anything is registered, so this pushes a
+    # plan with a broken unit directly, to show the host's own generator is the last gate.
+    host = ms.host
+    conn = push.Connection.from_dict(host.connection())
+    fs = ms.plan().fileset
+    broken = ManagedFile(
+        path="/etc/containers/systemd/broken.container",
+        content="[Container]\nExec=/bin/true\n",
+        units=("broken.service",),
+    )
+    fs = fs.model_copy(
+        update={"files": (*fs.files, broken), "units": (*fs.units, "broken.service")}
+    )
+    paths = ms.managed_paths()
+    gen, cur = host.current_generation(), host.tree(paths)
+    with pytest.raises(push.PushError) as e:
+        push.apply(
+            conn, push.build_manifest(fs), push.plain_contents(fs),
+            push.secret_contents(fs, ms.secrets), 20, 1,
+        )  # fmt: skip
+    assert "quadlet rejected the new units" in str(e.value)
+    assert "no Image or Rootfs key specified" in str(e.value)
+    assert host.current_generation() == gen
+    assert host.tree(paths) == cur
+    assert "broken.container" not in host.sh("ls /etc/containers/systemd")
+    ms.stack.preview("--expect-no-changes")
+
+
+def test_8_wrong_host_key_is_refused_before_login(ms: MouseStack, tmp_path: Path) -> None:
+    host = ms.host
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True
     )
     wrong = " ".join((tmp_path / "k.pub").read_text().split()[:2])
-    gen = simhost.current_generation()
-    before = simhost.accepted_logins()
-    stack.run("config", "set", "-s", stack.stack, "--path", "pushtest:ssh.host_key", wrong)
+    gen = host.current_generation()
+    ms.stack.set("homelab:ssh.host_key", wrong)
     try:
-        stack.run("config", "set", "-s", stack.stack, "pushtest:spec", _json(spec(rev1="77")))
-        p = stack.up(check=False)
-        assert p.returncode != 0
-        assert "host key verification failed" in (p.stdout + p.stderr).lower()
-        # Only this count's own connection got in: the push never authenticated.
-        assert simhost.accepted_logins() == before + 1, "the push reached the host"
-        assert simhost.current_generation() == gen
+        ms.stack.set("homelab:containers.netdata.memory_max", "1300M")
+        cold(ms)
+        results = []
+        conns = host.connections_during(lambda: results.append(ms.stack.up(check=False)))
+        assert results[0].returncode != 0
+        text = results[0].stdout + results[0].stderr
+        assert "host key verification failed" in text.lower(), text
+        assert conns == 0, "the push reached the host"
+        assert host.current_generation() == gen
     finally:
-        stack.run(
-            "config", "set", "-s", stack.stack, "--path", "pushtest:ssh.host_key",
-            simhost.host_key,
-        )  # fmt: skip
-    stack.up()  # rev 77 with the right key
-    assert "HOMELAB_REV=77" in simhost.sh("cat /etc/containers/systemd/web1.container")
+        ms.stack.set("homelab:ssh.host_key", host.host_key)
+    ms.stack.up()  # 1300M with the right key
+    assert "MemoryMax=1300M" in host.sh("cat /etc/containers/systemd/netdata.container")
 
 
-def test_8_root_user_without_sudo(stack: Pulumi, simhost: SimHost) -> None:  # noqa: F811
-    stack.run("config", "set", "-s", stack.stack, "--path", "pushtest:ssh.user", "root")
+def test_9_root_user_without_sudo(ms: MouseStack) -> None:
+    host = ms.host
+    ms.stack.set("homelab:ssh.user", "root")
     try:
-        p = stack.preview("--expect-no-changes", check=False)
-        assert p.returncode != 0  # the connection setting changed: an update, but no drift
-        stack.up()
-        stack.preview("--expect-no-changes")
+        # The connection setting changed: an update, but no drift and nothing to restart.
+        assert ms.stack.preview("--expect-no-changes", check=False).returncode != 0
+        inv = host.invocations(*UNITS)
+        before = host.sudo_commands()
+        ms.stack.up()
+        assert host.sudo_commands() == before  # root needs no sudo
+        assert host.invocations(*UNITS) == inv
+        ms.stack.preview("--expect-no-changes")
     finally:
-        stack.run("config", "set", "-s", stack.stack, "--path", "pushtest:ssh.user", "core")
-        stack.up()
-
-
-def _json(v: Any) -> str:
-    import json
-
-    return json.dumps(v)
-
-
-def _loads(s: str) -> dict[str, Any]:
-    import json
-
-    return dict(json.loads(s))
+        ms.stack.set("homelab:ssh.user", "core")
+        ms.stack.up()
