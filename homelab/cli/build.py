@@ -23,6 +23,8 @@ from homelab.host.config import NAMESPACE
 from homelab.host.plan import HostPlan, plan_host
 from homelab.host.problems import PlanError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
+from homelab.inputs import check_arg
+from homelab.quadlet.rules import under
 from homelab.tools import ToolError, check_units, make_ignition, tool
 
 REPO = Path(__file__).resolve().parents[2]
@@ -64,12 +66,40 @@ def load(stack: str, project_dir: Path, files: StackFiles) -> HostPlan:
     return plan_host(cfg, project_dir, files)
 
 
+def check_out(out: Path, stack: str, project_dir: Path) -> None:
+    """`--out DIR` is replaced as a whole: it may be new, empty, or an earlier build of this
+    stack, never a directory holding anything else (nor the project, nor a link)."""
+    msg = check_arg("--out", str(out))
+    if msg:
+        raise BuildError(msg)
+    if out.is_symlink():
+        raise BuildError(f"--out {out} is a symbolic link; give the directory itself")
+    if under(str(project_dir.resolve()), str(out.resolve())):
+        raise BuildError(f"--out {out} holds the project itself; give a new or empty directory")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise BuildError(f"--out {out} exists and is not a directory; give a directory")
+    ours = {"root", f"{stack}.bu", f"{stack}.ign", "manifest.json"}
+    names = sorted(p.name for p in out.iterdir())
+    others = [n for n in names if n not in ours]
+    if others or (names and "manifest.json" not in names):
+        shown = ", ".join(others[:3] or names[:3])
+        raise BuildError(
+            f"--out {out} holds files an earlier `build {stack}` did not write ({shown}); build "
+            "replaces the directory as a whole: give a new or empty directory"
+        )
+
+
 def build(stack: str, out: Path, project_dir: Path) -> HostPlan:
-    plan = load(stack, project_dir, StackFiles(project_dir))
+    files = StackFiles(project_dir)
+    files[stack]  # the stack name is checked before --out names a file after it
+    check_out(out, stack, project_dir)
+    plan = load(stack, project_dir, files)
     fs = plan.fileset
     check_units(plan)
     secrets = pick_secrets(
-        plan.config, stack_secrets(stack, project_dir) if fs.secret_names else {}
+        plan.config, stack_secrets(stack, project_dir) if fs.secret_names else {}, files
     )
     butane = render_butane(fs, secrets if has_secrets(fs) else None)
     ignition = make_ignition(butane)

@@ -7,6 +7,7 @@ import re
 import sys
 from pathlib import Path
 
+from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
 from homelab.quadlet import KIND_GROUP, QuadletError, check, parse_unit
 from homelab.tools import ToolError, quadlet_dryrun
 
@@ -70,9 +71,10 @@ def _line_of(path: Path, msg: str) -> int:
 
 def quadlet_fmt(path: Path) -> int:
     try:
-        unit = parse_unit(path.read_text(), str(path))
-    except (OSError, UnicodeDecodeError) as exc:
-        print(f"{path}:0: cannot read: {exc}", file=sys.stderr)
+        text = read_file(path, str(path), UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+        unit = parse_unit(text, str(path))
+    except InputError as exc:
+        print(exc, file=sys.stderr)
         return 1
     except QuadletError as exc:
         print(exc, file=sys.stderr)

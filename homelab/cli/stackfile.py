@@ -10,12 +10,13 @@ clone, which is the tracked file's settings plus the user's salt and `secure:` v
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from homelab.host.stack import stack_file
+from homelab.host.stack import ConfigError, StackFile, StackFiles, stack_file
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +51,8 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(path: Path | None) -> dict[str, Any]:
-    return (yaml.safe_load(path.read_text()) or {}) if path and path.exists() else {}
+    """A stack file's document, read through the checked edge (`homelab.inputs`)."""
+    return StackFile(path).data if path and path.exists() else {}
 
 
 def write_private(tracked_path: Path, private_path: Path, salt_from: Path | None = None) -> None:
@@ -82,5 +84,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    write_private(stack_file(args.project, args.stack), args.private, args.salt_from)
+    try:
+        StackFiles(args.project)[args.stack]
+        write_private(stack_file(args.project, args.stack), args.private, args.salt_from)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0

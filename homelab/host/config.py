@@ -18,21 +18,22 @@ from pydantic import (
     model_validator,
 )
 
+from homelab.inputs import string_problem
+from homelab.quadlet.rules import under
 from homelab.vmconfig import VmConfig
 
 NAMESPACE = "homelab"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def _single_line(v: str) -> str:
-    if _CONTROL.search(v):
-        raise ValueError(
-            "contains a newline or control character; a value must be one plain line "
-            "(it would otherwise inject extra lines into a unit file)"
-        )
+    # The stack reader checks every value first (homelab.inputs); this holds the models to
+    # it when they are built some other way.
+    msg = string_problem(v)
+    if msg:
+        raise ValueError(msg)
     return v
 
 
@@ -45,10 +46,44 @@ def _abs_path(v: str) -> str:
         raise ValueError(f"{v!r} must be an absolute path")
     if any(part in ("..", ".") for part in v.split("/")):
         raise ValueError(f"{v!r} must not contain '.' or '..' components")
-    return v.rstrip("/") or "/"
+    if "%" in v or ":" in v:
+        raise ValueError(
+            f"{v!r} holds '%' (a systemd specifier) or ':' (it separates a volume's parts); "
+            "use a path without them"
+        )
+    return re.sub("/+", "/", v).rstrip("/") or "/"
 
 
 AbsPath = Annotated[str, AfterValidator(_abs_path)]
+
+# The volume root is chowned to root 0755 and every data directory under it to a container's
+# user: it must be a directory of its own, not a system tree, not a home, nor contain one.
+HOME_DIRS = ("/home", "/var/home", "/root", "/var/roothome")
+SYSTEM_DIRS = (
+    "/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib",
+    "/lib64", "/sysroot", "/ostree", "/tmp", "/var/tmp", "/var/log", "/var/cache",
+    "/var/spool", "/var/usrlocal", "/var/lib/containers", "/var/lib/systemd",
+)  # fmt: skip
+
+
+def _volume_root(v: str) -> str:
+    fix = (
+        "homelab chowns the volume root and every data directory under it, so it must be a "
+        "directory of its own, e.g. /var/tank/services or /srv/homelab"
+    )
+    if v == "/":
+        raise ValueError(f"'/' cannot be the volume root: {fix}")
+    for kind, dirs in (("home directory", HOME_DIRS), ("system directory", SYSTEM_DIRS)):
+        for d in dirs:
+            if under(v, d):
+                raise ValueError(f"{v!r} is or lies in the {kind} {d}: {fix}")
+            if under(d, v):
+                raise ValueError(f"{v!r} contains the {kind} {d}: {fix}")
+    return v
+
+
+VolumeRoot = Annotated[AbsPath, AfterValidator(_volume_root)]
+MAX_ID = 4294967294  # uid_t/gid_t; (uid_t)-1 means "unchanged" to chown(2)
 
 
 def _shaped(pattern: str, what: str) -> AfterValidator:
@@ -80,13 +115,50 @@ ImageTag = Annotated[
     Line, _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "{v!r} is not a valid image tag")
 ]
 Owner = Annotated[
-    Line, _shaped(r"\d+:\d+", "data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'")
+    Line,
+    _shaped(
+        r"(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})",
+        "data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'",
+    ),
 ]
 MemoryMax = Annotated[
     Line,
     _shaped(r"\d+[KMGT]?|infinity", "memory_max {v!r} must be bytes with K/M/G/T, e.g. '2G'"),
 ]
-CpuQuota = Annotated[Line, _shaped(r"\d+%", "cpu_quota {v!r} must be a percentage, e.g. '150%'")]
+CpuQuota = Annotated[
+    Line, _shaped(r"[1-9][0-9]{0,5}%", "cpu_quota {v!r} must be a percentage, e.g. '150%'")
+]
+# An image reference as podman reads it: [registry[:port]/]path[:tag][@digest], lowercase path.
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
+ImageName = Annotated[
+    Line,
+    _shaped(
+        rf"(?:{_DOMAIN}(?::[0-9]{{1,5}})?/)?{_PATH}(?:/{_PATH})*"
+        r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-f]{32,})?",
+        "{v!r} is not an image reference such as docker.io/library/nginx:1.27",
+    ),
+]
+PoolName = Annotated[
+    Line,
+    _shaped(
+        r"(?!(mirror|raidz|draid|spare|log)|c[0-9])[A-Za-z][A-Za-z0-9_.-]{0,63}",
+        "zfs_pool {v!r} must be a ZFS pool name: a letter, then letters, digits, '_', '.' or "
+        "'-' (it goes into a unit name and a shell command); not mirror, raidz, draid, spare, "
+        "log or c0...c9",
+    ),
+]
+SshHost = Annotated[
+    Line,
+    _shaped(
+        rf"{_LABEL}(?:\.{_LABEL})*|[0-9a-fA-F:.]+",
+        "ssh host {v!r} must be a host name or an IP address (it is an argument of ssh)",
+    ),
+]
+UserName = Annotated[
+    Line, _shaped(r"[a-z_][a-z0-9_-]{0,31}", "ssh user {v!r} must be a plain user name")
+]
 
 
 class Strict(BaseModel):
@@ -96,9 +168,9 @@ class Strict(BaseModel):
 class SshConfig(Strict):
     """How `pulumi up -s mouse` reaches the running host."""
 
-    host: Line
+    host: SshHost
     port: int = Field(22, ge=1, le=65535)
-    user: Line = "core"
+    user: UserName = "core"
     # Pinned host key, as in known_hosts without the host name: "ssh-ed25519 AAAA...".
     host_key: Line
     private_key_path: Line | None = None  # None: use the ssh-agent
@@ -108,7 +180,11 @@ class SshConfig(Strict):
     @classmethod
     def _key_shape(cls, v: str) -> str:
         parts = v.split()
-        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+        if (
+            len(parts) < 2
+            or not re.fullmatch(r"(ssh|ecdsa|sk)-[a-z0-9@.-]+", parts[0])
+            or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", parts[1])
+        ):
             raise ValueError(
                 "host_key must look like 'ssh-ed25519 AAAA...'; get it with "
                 "`ssh-keyscan -t ed25519 HOST` or from /etc/ssh/ssh_host_ed25519_key.pub"
@@ -127,18 +203,18 @@ class AutoRebase(Strict):
     """uCore's two-step rebase from stock Fedora CoreOS on first boot."""
 
     enabled: bool = False
-    image: Line = "ghcr.io/ublue-os/ucore:stable"
+    image: ImageName = "ghcr.io/ublue-os/ucore:stable"
 
 
 class HostConfig(Strict):
     hostname: Hostname
     production: bool = True
     timezone: Timezone = "UTC"
-    volume_root: AbsPath = "/var/tank/services"
+    volume_root: VolumeRoot = "/var/tank/services"
     # Pool whose import must precede containers with data on it; None on hosts without ZFS.
-    zfs_pool: Line | None = "tank"
+    zfs_pool: PoolName | None = "tank"
     ssh_authorized_keys: list[Line] = Field(default_factory=list)
-    core_uid: int = Field(1000, ge=0)
+    core_uid: int = Field(1000, ge=0, le=MAX_ID)
     auto_rebase: AutoRebase = AutoRebase()
     # False: secrets are left out of Ignition and delivered by the push after first boot.
     secrets_in_ignition: bool = False
@@ -152,7 +228,7 @@ class ContainerConfig(Strict):
     """Per-stack choices for one `containers/NAME.container` file."""
 
     enabled: bool = True
-    image: Line | None = None  # full reference, replaces Image=
+    image: ImageName | None = None  # full reference, replaces Image=
     image_tag: ImageTag | None = None  # replaces only the tag of Image=
     ports: list[Line] | None = None  # replaces every PublishPort=
     environment: dict[str, Line] = Field(default_factory=dict)
@@ -171,6 +247,13 @@ class ContainerConfig(Strict):
         for k in v:
             if not ENV_NAME.fullmatch(k):
                 raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("data_owner")
+    @classmethod
+    def _owner_range(cls, v: str | None) -> str | None:
+        if v and any(int(n) > MAX_ID for n in v.split(":")):
+            raise ValueError(f"data_owner {v!r}: uid and gid must be at most {MAX_ID}")
         return v
 
     @field_validator("secrets")

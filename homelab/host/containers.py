@@ -4,15 +4,18 @@ where its value came from (a line of the file, or a key of the stack file) and w
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.host.config import ContainerConfig, HostConfig, StackConfig
+from homelab.host.config import MAX_ID, ContainerConfig, HostConfig, StackConfig
 from homelab.host.problems import Problems
+from homelab.host.stack import Keys
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
+from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
 from homelab.quadlet import PublishedPort, QuadletError, QuadletUnit, lint_unit, parse_unit, rules
 from homelab.quadlet.model import keyvals
 from homelab.quadlet.render import Line
@@ -37,21 +40,52 @@ class PlannedContainer(BaseModel):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a value came from: a line of the unit file `rel`, or a key of the stack file."""
+
+    rel: str
+    line: int | None = None
+    keys: Keys | None = None
+
+    def report(self, problems: Problems, key: str, msg: str) -> None:
+        if self.keys is not None:
+            problems.stack(self.keys, msg)
+        else:
+            problems.unit(self.rel, self.line, key, msg)
+
+    def shown(self, problems: Problems) -> str:
+        """Where it is, for a message about another value: FILE:LINE."""
+        if self.keys is not None:
+            return problems.files.locate(problems.stacks, self.keys)
+        return f"{self.rel}:{self.line or 0}"
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host port range a container publishes, and the line that publishes it."""
+
+    port: PublishedPort
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class DataMount:
+    """A data directory a container mounts (homelab creates and chowns it)."""
+
+    path: str
+    relabel: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True)
 class Planned:
     """A planned container with what the host plan needs beyond the container itself."""
 
     container: PlannedContainer
     unit: QuadletUnit
-    ports: list[PublishedPort]
+    binds: list[Bind]
+    mounts: list[DataMount]
     owner: tuple[int, int]  # uid, gid of its data directories
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where a value came from: a line of the unit file, or an index in a stack list."""
-
-    line: int | None = None
-    index: int | None = None
 
 
 def plan_container(
@@ -68,14 +102,16 @@ def plan_container(
     file_vols = unit.assigned("Container", "Volume")
     _apply_overrides(unit, cc)
     _check_image(problems, unit, rel, cc, host.production)
-    ports = _check_ports(problems, unit, rel, cc)
-    data_dirs = _place_volumes(problems, unit, rel, cc, host, file_vols)
+    binds = _check_ports(problems, unit, rel, cc)
+    mounts = _place_volumes(problems, unit, rel, cc, host, file_vols)
+    data_dirs = [m.path for m in mounts]
     _check_environment(problems, unit, rel, cc, file_envs)
     env_file = wire_secrets(unit, name, sorted(cc.secrets)) if cc.secrets else None
     _check_unit(problems, unit, rel, host.zfs_unit if data_dirs else None)
     if not host.zfs_unit:
         rules.drop_pool_dependencies(unit)
-    if len(problems) > before:
+    owner = _owner(problems, cc, unit, rel)
+    if len(problems) > before or owner is None:
         return None
     pc = PlannedContainer(
         name=name,
@@ -84,26 +120,39 @@ def plan_container(
         service=f"{name}.service",
         text=unit.render(),
         image=(unit.get("Container", "Image") or [""])[-1],
-        ports=tuple(p.canonical() for p in ports),
+        ports=tuple(b.port.canonical() for b in binds),
         data_dirs=tuple(dict.fromkeys(data_dirs)),
         secrets=dict(cc.secrets),
         env_file=env_file,
     )
-    return Planned(pc, unit, ports, _owner(cc, unit))
+    return Planned(pc, unit, binds, mounts, owner)
 
 
 def _read_unit(problems: Problems, project_dir: Path, rel: str, name: str) -> QuadletUnit | None:
-    """The unit file, parsed and held to podman's own rules."""
+    """The unit file: a regular file inside containers/, its bytes checked at the edge
+    (`homelab.inputs`), parsed and held to podman's own rules."""
     path = project_dir / rel
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         problems.stack(
             ("containers", name),
             f"container {name!r} is enabled but {rel} does not exist; add the Quadlet file "
             "or set enabled: false",
         )
         return None
+    if path.parent.is_symlink():
+        problems.add(
+            f"{rel}:1: containers/ is a symbolic link; container files must be in the "
+            "project's own containers/ directory: make it a directory"
+        )
+        return None
     try:
-        unit = parse_unit(path.read_text(), rel)
+        text = read_file(path, rel, UNIT_FILE_MAX, symlink=False, line_limit=UNIT_LINE_MAX)
+    except InputError as exc:
+        for p in exc.problems:
+            problems.add(p)
+        return None
+    try:
+        unit = parse_unit(text, rel)
     except QuadletError as exc:
         problems.add(str(exc))
         return None
@@ -122,7 +171,8 @@ def _apply_overrides(unit: QuadletUnit, cc: ContainerConfig) -> None:
     if cc.ports is not None:
         unit.set("Container", "PublishPort", list(cc.ports))
     for var, value in cc.environment.items():
-        unit.set_environment(var, value)
+        # A stack value is data: '%' would be a systemd specifier in the unit, '%%' is '%'.
+        unit.set_environment(var, value.replace("%", "%%"))
     if cc.memory_max:
         unit.set("Service", "MemoryMax", [cc.memory_max])
     if cc.cpu_quota:
@@ -147,18 +197,39 @@ def _check_image(
 
 def _check_ports(
     problems: Problems, unit: QuadletUnit, rel: str, cc: ContainerConfig
-) -> list[PublishedPort]:
-    """Every published port fixed and numeric (`rules.fixed_host_port`)."""
-    ports = []
+) -> list[Bind]:
+    """Every published port fixed and numeric (`rules.fixed_host_port`), on an IP address."""
+    binds = []
     for i, entry in enumerate(unit.assigned("Container", "PublishPort")):
+        origin = (
+            Origin(rel, keys=("containers", unit.name, "ports", i))
+            if cc.ports is not None
+            else Origin(rel, line=entry.line)
+        )
         try:
-            ports.append(rules.fixed_host_port(entry.value))
+            port = rules.fixed_host_port(entry.value)
+            _host_address(port.host_ip)
         except ValueError as exc:
-            if cc.ports is not None:
-                problems.stack(("containers", unit.name, "ports", i), str(exc))
-            else:
-                problems.unit(rel, entry.line, "PublishPort", str(exc))
-    return ports
+            origin.report(problems, "PublishPort", str(exc))
+            continue
+        binds.append(Bind(port, origin))
+    return binds
+
+
+def _host_address(ip: str | None) -> None:
+    if ip is None:
+        return
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        raise ValueError(
+            f"host address {ip!r} is not an IP address; write e.g. 127.0.0.1:8080:80"
+        ) from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
+        raise ValueError(
+            f"host address {ip!r} has a zone (%{addr.scope_id}), which systemd would read as "
+            "a specifier; publish on an address without one"
+        )
 
 
 def _place_volumes(
@@ -168,22 +239,18 @@ def _place_volumes(
     cc: ContainerConfig,
     host: HostConfig,
     file_vols: list[Line],
-) -> list[str]:
+) -> list[DataMount]:
     """Each volume (the file's, then the stack's) rebased to this host's volume root and
-    checked; the unit gets the rebased ones. Returns the data directories."""
+    checked; the unit gets the rebased ones. Returns the data directories it mounts."""
     root, name = host.volume_root, unit.name
-    sources = [(e.value, _Source(line=e.line)) for e in file_vols]
-    sources += [(spec, _Source(index=i)) for i, spec in enumerate(cc.volumes)]
-    data_dirs: list[str] = []
+    sources = [(e.value, Origin(rel, line=e.line)) for e in file_vols]
+    sources += [
+        (spec, Origin(rel, keys=("containers", name, "volumes", i)))
+        for i, spec in enumerate(cc.volumes)
+    ]
+    mounts: list[DataMount] = []
     specs: list[str] = []
-    for spec, src_of in sources:
-
-        def bad(msg: str, src_of: _Source = src_of) -> None:
-            if src_of.index is not None:
-                problems.stack(("containers", name, "volumes", src_of.index), msg)
-            else:
-                problems.unit(rel, src_of.line, "Volume", msg)
-
+    for spec, origin in sources:
         vol = VolumeMount.parse(spec)
         if not vol.source or vol.named:
             specs.append(spec)
@@ -192,13 +259,13 @@ def _place_volumes(
         if msg is None and (relabel := rules.relabel(placed, root)) is not None:
             msg = relabel
         if msg is not None:
-            bad(msg)
+            origin.report(problems, "Volume", msg)
             continue
         if placed.source and rules.under(placed.source, root):
-            data_dirs.append(placed.source)
+            mounts.append(DataMount(placed.source, placed.relabel, origin))
         specs.append(placed.raw)
     unit.set("Container", "Volume", specs)
-    return data_dirs
+    return mounts
 
 
 def _place(
@@ -206,13 +273,29 @@ def _place(
 ) -> tuple[str | None, VolumeMount]:
     """(what is wrong, or None; the mount rebased to `root`) for one bind mount."""
     src = vol.source or ""
+    if src.startswith("%"):
+        return (
+            f"volume source {src!r} starts with a systemd specifier; homelab creates the data "
+            f"directories, so write the path out under {root}"
+        ), vol
     if not src.startswith("/"):
         return f"volume source {src!r} is relative; use an absolute path under {root}", vol
     if any(p in ("..", ".") for p in src.split("/")):
         return f"volume source {src!r} contains '..' or '.'; write the plain absolute path", vol
+    if "%" in src:
+        return (
+            f"volume source {src!r} holds '%', a systemd specifier; homelab creates the data "
+            "directories, so use a path without it"
+        ), vol
+    src = re.sub("/+", "/", src).rstrip("/") or "/"
     if root != CANONICAL_ROOT and rules.under(src, CANONICAL_ROOT):
         src = root + src[len(CANONICAL_ROOT) :]
     placed = VolumeMount.parse(vol.with_source(src))
+    if src == root:
+        return (
+            f"volume source {src!r} is the volume root itself; mount a directory of its own "
+            f"under it, e.g. {root}/{name}/data"
+        ), placed
     if rules.under(src, root):
         return None, placed
     if any(rules.under(src, h) for h in cc.host_paths):
@@ -262,11 +345,19 @@ def _check_unit(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str 
         problems.unit(rel, min(lines) if lines else unit.section_line("Unit"), "/".join(keys), msg)
 
 
-def _owner(cc: ContainerConfig, unit: QuadletUnit) -> tuple[int, int]:
+def _owner(
+    problems: Problems, cc: ContainerConfig, unit: QuadletUnit, rel: str
+) -> tuple[int, int] | None:
+    """uid, gid of the container's data directories: data_owner, else a numeric User=."""
     if cc.data_owner:
-        uid, gid = cc.data_owner.split(":")
-        return int(uid), int(gid)
-    m = re.fullmatch(r"(\d+)(?::(\d+))?", unit.user or "")
-    if m:
-        return int(m.group(1)), int(m.group(2) or m.group(1))
-    return 0, 0
+        u, g = cc.data_owner.split(":")
+        return int(u), int(g)
+    m = re.fullmatch(r"(\d{1,20})(?::(\d{1,20}))?", unit.user or "")
+    if not m:
+        return 0, 0
+    uid, gid = int(m.group(1)), int(m.group(2) or m.group(1))
+    if max(uid, gid) > MAX_ID:
+        line = unit.line_of("Container", "User")
+        problems.unit(rel, line, "User", f"uid and gid must be at most {MAX_ID}")
+        return None
+    return uid, gid
