@@ -130,6 +130,7 @@ def read_file(
     Never blocks on a FIFO nor reads a device; with `symlink=False` a symbolic link is refused
     rather than followed. Raises InputError naming `shown` (how messages call the file).
     """
+    shown = printable(shown)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if symlink else os.O_NOFOLLOW)
     try:
         fd = os.open(path, flags)

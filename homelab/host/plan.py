@@ -89,7 +89,7 @@ def _cross_checks(problems: Problems, planned: list[Planned], ssh_port: int) -> 
 def _port_clashes(problems: Problems, planned: list[Planned], ssh_port: int) -> None:
     """Each bind against every earlier one, as the kernel compares them: the same protocol,
     overlapping ports, and the same address or a wildcard. Reported at the later bind."""
-    seen: list[tuple[Bind, str]] = []
+    seen: list[tuple[Bind, str, int, int]] = []
     for p in planned:
         for b in p.binds:
             lo, hi = b.port.host_range or (0, -1)
@@ -101,10 +101,9 @@ def _port_clashes(problems: Problems, planned: list[Planned], ssh_port: int) -> 
                     f"host port {ssh_port}/tcp is the host's SSH port; a container there would "
                     "take SSH away from the host, or fail to start: choose another port",
                 )
-            for other, oname in seen:
-                olo, ohi = other.port.host_range or (0, -1)
+            for other, oname, olo, ohi in seen:
                 port = max(lo, olo)
-                if other.port.protocol != proto or port > min(hi, ohi):
+                if port > min(hi, ohi) or other.port.protocol != proto:
                     continue
                 if not _addresses_clash(b.port.host_ip, other.port.host_ip):
                     continue
@@ -118,7 +117,7 @@ def _port_clashes(problems: Problems, planned: list[Planned], ssh_port: int) -> 
                     "(address already in use): change one of them",
                 )
                 break
-            seen.append((b, p.container.name))
+            seen.append((b, p.container.name, lo, hi))
 
 
 def _address(ip: str | None) -> str:

@@ -29,6 +29,10 @@ from pathlib import Path
 import pulumi
 import pytest
 
+from homelab.host.plan import plan_host
+from homelab.host.stack import StackFiles, load_stack_config
+from homelab.quadlet import check, split_words
+from homelab.tools import quadlet_generate
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_tools
 
 Edit = Callable[[Path], None]
@@ -50,6 +54,7 @@ class Case:
     cli: list[str] | None = None  # a whole other command instead of build: argv after -m homelab
     more: tuple[str, ...] = ()  # further problem lines, exactly as printed
     status: int = 1
+    # The first line of stderr; None: the problems go to stdout; "": stderr, no header.
     header: str | None = HEADER
     secret: dict[str, str] = field(default_factory=dict)  # secrets set (stdin) before the run
 
@@ -164,6 +169,7 @@ ROOT_FIX = (
     "homelab chowns the volume root and every data directory under it, so it must be a "
     "directory of its own, e.g. /var/tank/services or /srv/homelab"
 )
+INJECTED = "Description=RustFS\r[Service]\rExecStartPre=/usr/bin/touch /tmp/pwned"
 ONE_LINE = (
     "must be one line of plain text (it could otherwise add lines to the file it is written to)"
 )
@@ -176,11 +182,7 @@ CASES = [
     # --- the container file: bytes ---
     Case(
         "unit-lone-cr-injection",
-        unit(
-            "rustfs",
-            "Description=RustFS S3-compatible object storage",
-            "Description=RustFS\r[Service]\rExecStartPre=/usr/bin/touch /tmp/pwned",
-        ),
+        unit("rustfs", "Description=RustFS S3-compatible object storage", INJECTED),
         (R, "Description=RustFS"),
         f"{CR} at column 19; {FIX_CR}",
         preview=True,
@@ -273,6 +275,13 @@ CASES = [
         "unit-60mb-comment",
         big_comment(R, 60 << 20),
         (R, 26),
+        "the file is larger than 256 KiB, the limit for this kind of file (it passes the limit "
+        "on this line); shorten it",
+    ),
+    Case(
+        "unit-20mb-environment-value",
+        unit("rustfs", "Exec=/data", "Environment=JUNK=" + "x" * (20 << 20) + "\nExec=/data"),
+        (R, "Environment=JUNK="),
         "the file is larger than 256 KiB, the limit for this kind of file (it passes the limit "
         "on this line); shorten it",
     ),
@@ -494,9 +503,10 @@ CASES = [
     ),
     Case(
         "stack-deep-nesting",
-        stack("memory_max: 1G", "memory_max: 1G\n      ports: " + deep(100)),
+        stack("memory_max: 1G", "memory_max: 1G\n      ports: " + deep(100_000)),
         (S, "ports: [[["),
         "nested deeper than 32 levels; flatten it",
+        program="pulumi: exceeded max depth of 10000",
     ),
     Case(
         "stack-over-1mib",
@@ -511,6 +521,19 @@ CASES = [
         (S, 1),
         "is not a regular file; give a regular file",
         program=None,  # pulumi itself blocks reading a FIFO
+    ),
+    Case(
+        "stack-symlink-to-dev-zero",
+        replace_with(S, lambda p: p.symlink_to("/dev/zero")),
+        (S, 1),
+        "is not a regular file; give a regular file",
+        program=None,  # pulumi itself would read /dev/zero until memory runs out
+    ),
+    Case(
+        "stack-ssh-user-option",
+        stack("user: core", "user: -oProxyCommand=x"),
+        (S, "user: -o"),
+        "homelab:ssh.user: ssh user '-oProxyCommand=x' must be a plain user name",
     ),
     # --- the stack file: values ---
     Case(
@@ -714,6 +737,34 @@ CLI_CASES = [
         args=lambda p, out: ["build", "mouse", "--out", str(out) + os.fsdecode(b"\xff")],
     ),
     Case(
+        "cli-secrets-stack-name",
+        lambda p: None,
+        ("", 0),
+        "stack name 'mouse;id' is not a stack's short name: letters, digits, '-', '_' and '.' "
+        "only (up to 100), e.g. mouse",
+        program=None,
+        cli=["secrets", "mouse;id"],
+        header="",
+    ),
+    Case(
+        "cli-quadlet-check-lone-cr",
+        unit("rustfs", "Description=RustFS S3-compatible object storage", INJECTED),
+        (R, "Description=RustFS"),
+        f"{CR} at column 19; {FIX_CR}",
+        program=None,
+        cli=["quadlet", "check", R],
+        header=None,
+    ),
+    Case(
+        "cli-quadlet-fmt-nul",
+        unit("rustfs", "Description=RustFS", "Description=Rust\0FS"),
+        (R, "Description=Rust"),
+        "a NUL byte at column 17; remove it",
+        program=None,
+        cli=["quadlet", "fmt", R],
+        header="",
+    ),
+    Case(
         "cli-quadlet-check-fifo",
         lambda p: os.mkfifo(p / "containers" / "x.container"),
         ("containers/x.container", 1),
@@ -850,7 +901,8 @@ def test_refused_by_build(base, tmp_path, case):
     if case.header is None:
         assert stdout == expected + "\n"
     else:
-        assert stderr == "\n".join([case.header, expected, *case.more]) + "\n"
+        head = [case.header] if case.header else []
+        assert stderr == "\n".join([*head, expected, *case.more]) + "\n"
         assert stdout == ""
     # Nothing written, nothing touched: not the output, not the project, not its neighbours.
     assert _snapshot(tmp_path) == before
@@ -915,3 +967,169 @@ def test_refused_by_pulumi_preview(base, tmp_path, case):
     planned = set(re.findall(r"^\s*[+~-]\s+(\w[\w-]*:\S*:\S+)\s", proc.stdout, re.M))
     assert planned <= {"pulumi:pulumi:Stack"}, planned
     assert _snapshot(project) == before
+
+
+# --- what the host itself makes of such input ------------------------------------------------
+
+
+def _generated(units: dict[str, str], name: str) -> str:
+    """The systemd unit podman's real quadlet generator makes of `units` for service `name`."""
+    run = quadlet_generate(units)
+    body = run.stdout.split(f"---{name}---\n", 1)[1]
+    return re.split(r"^---.+---$", body, maxsplit=1, flags=re.M)[0]
+
+
+def _systemd_reading(unit_text: str, name: str, tmp: Path) -> dict[str, list[list[str]]]:
+    """How systemd reads a unit: `systemd-analyze verify` (this machine's systemd, offline)
+    dumps the loaded unit; each command as argv, by kind (ExecStart, ...), and Description."""
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.fail("systemd-analyze not found: apt-get install systemd")
+    path = tmp / name
+    path.write_text(unit_text)
+    proc = subprocess.run(
+        [tool, "verify", "--man=no", "--generators=no", str(path)],
+        env={**os.environ, "SYSTEMD_LOG_LEVEL": "debug"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    out: dict[str, list[list[str]]] = {}
+    kind = None
+    for line in proc.stderr.splitlines() + proc.stdout.splitlines():
+        s = line.strip()
+        if m := re.fullmatch(r"-> (Exec\w+):", s):
+            kind = m.group(1)
+        elif s.startswith("Command Line: ") and kind:
+            # Printed shell-style: C escapes, plus \$ and \` that systemd's own syntax lacks.
+            cmd = re.sub(r"\\(.)", _unshell, s.removeprefix("Command Line: "))
+            out.setdefault(kind, []).append(split_words(cmd))
+        elif s.startswith("Description: "):
+            out["Description"] = [[s.removeprefix("Description: ")]]
+    assert "ExecStart" in out, proc.stdout + proc.stderr
+    return out
+
+
+def _unshell(m: re.Match[str]) -> str:
+    return m.group(1) if m.group(1) in "$`" else m.group(0)
+
+
+def _envs(argv: list[str]) -> dict[str, str]:
+    return dict(argv[i + 1].split("=", 1) for i, a in enumerate(argv) if a == "--env")
+
+
+def test_a_lone_cr_is_a_line_break_to_the_host_and_is_refused(tmp_path):
+    """Without the edge check, podman copies the CR into the unit and systemd reads the text
+    after it as a line of its own: a command to run as root. homelab refuses the file."""
+    require_tools("quadlet")
+    rel = "containers/rustfs.container"
+    text = (
+        (REPO / rel)
+        .read_text()
+        .replace("Description=RustFS S3-compatible object storage", INJECTED)
+    )
+    reading = _systemd_reading(
+        _generated({"rustfs.container": text}, "rustfs.service"), "rustfs.service", tmp_path
+    )
+    assert ["/usr/bin/touch", "/tmp/pwned"] in reading["ExecStartPre"]
+    assert reading["Description"] == [["RustFS"]]
+    line = next(i for i, ln in enumerate(text.split("\n"), 1) if ln.startswith("Description="))
+    assert [str(p) for p in check(text, rel)] == [f"{rel}:{line}: {CR} at column 19; {FIX_CR}"]
+
+
+def test_accepted_odd_values_reach_the_host_exactly(tmp_path):
+    """What the edge lets through arrives as written: stack values with '%', quotes,
+    backslashes, '$', unicode; a tab and C escapes in the unit file. The only commands
+    systemd would run are podman's and the secrets helper."""
+    require_tools("quadlet")
+    project = project_copy(tmp_path / "project")
+    odd = {
+        "PCT": "100% of %n and %%",
+        "QUOTES": "say \"hi\" 'there'",
+        "BACKSLASH": "C:\\path\\n\\x41",
+        "DOLLAR": "$HOME ${X} `id`",
+        "UNICODE": "café ☕ ß",
+        "SPACES": "  a  b  ",
+        "SEMI": "x; touch /tmp/pwned",
+    }
+    sf = project / S
+    doc = sf.read_text().replace(
+        "      memory_max: 2G\n",
+        "      memory_max: 2G\n      environment:\n"
+        + "".join(f"        {k}: {json.dumps(v)}\n" for k, v in odd.items()),
+    )
+    sf.write_text(doc)
+    unit_path = project / "containers/rustfs.container"
+    unit_path.write_text(
+        unit_path.read_text().replace(
+            "Environment=RUSTFS_CONSOLE_ENABLE=true",
+            'Environment=RUSTFS_CONSOLE_ENABLE=true "TABBED=a\tb" ESCAPED=c\\td\\x21',
+        )
+    )
+    files = StackFiles(project)
+    cfg = load_stack_config("mouse", files["mouse"].values, project, files)
+    plan = plan_host(cfg, project, files)
+    units = {c.unit_path.rsplit("/", 1)[1]: c.text for c in plan.containers}
+    reading = _systemd_reading(_generated(units, "rustfs.service"), "rustfs.service", tmp_path)
+    (run,) = reading["ExecStart"]
+    assert _envs(run) == {
+        **odd,
+        "RUSTFS_CONSOLE_ENABLE": "true",
+        "TABBED": "a\tb",
+        "ESCAPED": "c\td!",
+    }
+    assert set(reading) == {"Description", "ExecStartPre", "ExecStart", "ExecStop", "ExecStopPost"}
+    assert reading["ExecStartPre"] == [["/etc/homelab/bin/podman-secrets", "rustfs"]]
+    assert reading["Description"] == [["RustFS S3-compatible object storage"]]
+
+
+# Plain scalars a YAML 1.1 reader (PyYAML) and pulumi's Go YAML could read differently, but
+# which the stack reader accepts: it must read each exactly as pulumi does.
+ACCEPTED_SCALARS = [
+    "yes", "no", "on", "off", "y", "n", "Yes", "OFF", "1:30", "190:20:30", "true", "False",
+    "~", "null", "", "42", "-7", "0", "-0", "3.25", "-0.5", "1.2.3", "2G", "10001:10001",
+    "v2.7.1", "150%", "café", "a b c", "/var/tank", "'010'", '"0x10"', "'2001-12-14'",
+    "ssh-ed25519 AAAA x@y", "0.0.0.0", "::1", "'[::1]:80'", "9000:9000/udp",
+]  # fmt: skip
+# Those that are text to both: keys must be text.
+TEXT_KEYS = [
+    "yes", "no", "on", "off", "y", "n", "Yes", "OFF", "1:30", "190:20:30", "1.2.3", "2G",
+    "10001:10001", "v2.7.1", "150%", "café", "a b c", "/var/tank", "'010'", '"0x10"',
+    "ssh-ed25519 AAAA x@y", "0.0.0.0", "9000:9000/udp",
+]  # fmt: skip
+
+
+def test_stack_values_read_as_pulumi_reads_them(base, tmp_path):
+    """Each accepted scalar, as a value and as a key, gives the program (pulumi's reading,
+    `pulumi config --json`) and `build` (homelab's reader) the same data."""
+    base_project, base_state, env = base
+    project = tmp_path / "project"
+    shutil.copytree(base_project, project, symlinks=True)
+    state = tmp_path / "state"
+    shutil.copytree(base_state, state)
+    env = {**env, "PULUMI_BACKEND_URL": f"file://{state}"}
+    values = "".join(f"    k{i}: {v}\n" for i, v in enumerate(ACCEPTED_SCALARS))
+    keys = "".join(f"    {v}: {i}\n" for i, v in enumerate(TEXT_KEYS))
+    sf = project / S
+    sf.write_text(
+        sf.read_text().replace(
+            "  homelab:push:", f"  homelab:probe:\n{values}  homelab:keys:\n{keys}  homelab:push:"
+        )
+    )
+    proc = subprocess.run(
+        ["pulumi", "config", "--json", "--stack", "mouse"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    theirs = json.loads(proc.stdout)
+    ours = StackFiles(project)["mouse"].values
+    for key in ("probe", "keys"):
+        assert ours[key] == theirs[f"homelab:{key}"]["objectValue"], key
+    # What the program gets: the same JSON, parsed as the program parses it.
+    assert json.loads(theirs["homelab:probe"]["value"]) == ours["probe"]
