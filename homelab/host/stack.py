@@ -173,7 +173,11 @@ class StackFiles:
             found = sf.find(keys)
             if found and (best is None or found[1] > best[0]):
                 best = (found[1], f"{sf.path.name}:{found[0]}")
-        return best[1] if best else self[stacks[0]].path.name
+        if best:
+            return best[1]
+        # Not written anywhere (a missing key): the stack file's `config:` line.
+        sf = self[stacks[0]]
+        return f"{sf.path.name}:{(sf.line_of(()) if sf.exists else None) or 1}"
 
     def problem(self, stacks: list[str], keys: Keys, msg: str) -> str:
         return f"{self.locate(stacks, keys)}: {dotted(keys)}: {msg}"
@@ -284,8 +288,6 @@ def _problem(files: StackFiles, stacks: list[str], err: Any) -> str:
         msg = f"unknown key; {_suggest(keys)}"
     elif err["type"] == "missing":
         msg = "required key is missing; set it with `pulumi config set`"
-    if not keys:
-        return f"{files[stacks[0]].path.name}: {dotted(keys)}: {msg}"
     return files.problem(stacks, keys, msg)
 
 
@@ -319,16 +321,17 @@ def pick_secrets(
 ) -> dict[str, str]:
     """The values of the secrets `cfg` needs, from `available` (name -> value); a
     ConfigError naming the command that sets each missing or unusable one (never its value)."""
-    where = f"Pulumi.{cfg.stack}.yaml"
     problems = []
     for name in cfg.secret_names():
+        loc = (
+            files.locate([cfg.stack], (name,)) if files is not None else f"Pulumi.{cfg.stack}.yaml"
+        )
         if name not in available:
             problems.append(
-                f"{where}: {NAMESPACE}:{name}: required secret is not set; set it with "
+                f"{loc}: {NAMESPACE}:{name}: required secret is not set; set it with "
                 f"`pulumi config set --secret -s {cfg.stack} {name} <value>`"
             )
         elif msg := string_problem(str(available[name]), "secret", position=False):
-            loc = files.locate([cfg.stack], (name,)) if files is not None else where
             problems.append(
                 f"{loc}: {NAMESPACE}:{name}: {msg}; set it again with `pulumi config set "
                 f"--secret -s {cfg.stack} {name}` (value on stdin: pulumi drops one final newline)"

@@ -12,7 +12,14 @@ import difflib
 import re
 from pathlib import Path, PurePosixPath
 
-from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, check_text, read_file
+from homelab.inputs import (
+    UNIT_FILE_MAX,
+    UNIT_LINE_MAX,
+    InputError,
+    check_text,
+    printable,
+    read_file,
+)
 from homelab.quadlet.keys import (
     KEYVAL_KEYS,
     KIND_GROUP,
@@ -511,7 +518,7 @@ def check(
     )
     if isinstance(path_or_text, Path) or looks_like_path:
         path = Path(path_or_text)
-        filename = filename or str(path)
+        filename = printable(filename or str(path))
         try:
             text = read_file(path, filename, UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
         except InputError as exc:

@@ -56,6 +56,7 @@ class Case:
     status: int = 1
     # The first line of stderr; None: the problems go to stdout; "": stderr, no header.
     header: str | None = HEADER
+    stack: str = "mouse"  # the stack built (and previewed)
     secret: dict[str, str] = field(default_factory=dict)  # secrets set (stdin) before the run
 
 
@@ -671,6 +672,15 @@ CASES = [
         "or ':' (it separates a volume's parts); use a path without them",
     ),
     Case(
+        "inherited-host-path-points-at-the-base-stack",
+        stack("        - /etc/passwd", "        - /etc/%H"),
+        (S, "- /etc/%H"),
+        "homelab:containers.netdata.host_paths[0]: '/etc/%H' holds '%' (a systemd specifier) "
+        "or ':' (it separates a volume's parts); use a path without them",
+        stack="vm-test",
+        header="homelab build vm-test: nothing written:",
+    ),
+    Case(
         "stack-data-owner-out-of-range",
         stack("data_owner: 10001:10001", "data_owner: '9999999999:0'"),
         (S, "data_owner: '999"),
@@ -793,6 +803,7 @@ def base(tmp_path_factory):
     st = new_stack(project, root / "state", "mouse")
     for key in SECRETS:
         st.set_secret(key, f"value-of-{key}")
+    new_stack(project, root / "state", "vm-test")
     return project, root / "state", st.env
 
 
@@ -889,7 +900,7 @@ def test_refused_by_build(base, tmp_path, case):
         argv = (
             case.args(project, out)
             if case.args
-            else ["build", "mouse", "--out", str(out), "--project", str(project)]
+            else ["build", case.stack, "--out", str(out), "--project", str(project)]
         )
         if "--project" not in argv:
             argv += ["--project", str(project)]
@@ -908,11 +919,11 @@ def test_refused_by_build(base, tmp_path, case):
     assert _snapshot(tmp_path) == before
 
 
-def _program(project: Path, env: dict[str, str], mocks, monkeypatch):
+def _program(project: Path, stack: str, env: dict[str, str], mocks, monkeypatch):
     """The copy's __main__.py under the mocks, with the config the real pulumi CLI reads from
     the copy's stack file. (Recorder, the RunError) or (None, pulumi's own refusal)."""
     proc = subprocess.run(
-        ["pulumi", "config", "--json", "--show-secrets", "--stack", "mouse"],
+        ["pulumi", "config", "--json", "--show-secrets", "--stack", stack],
         cwd=project,
         env=env,
         capture_output=True,
@@ -928,7 +939,7 @@ def _program(project: Path, env: dict[str, str], mocks, monkeypatch):
     monkeypatch.setenv(
         "PULUMI_CONFIG_SECRET_KEYS", json.dumps([k for k, v in given.items() if v["secret"]])
     )
-    rec = mocks(stack="mouse", preview=True)
+    rec = mocks(stack=stack, preview=True)
     with pytest.raises(pulumi.RunError) as e:
         rec.run(lambda: runpy.run_path(str(project / "__main__.py"), run_name="homelab_program"))
     return rec, str(e.value)
@@ -938,14 +949,15 @@ def _program(project: Path, env: dict[str, str], mocks, monkeypatch):
 def test_refused_by_the_program(base, tmp_path, case, mocks, monkeypatch):
     project, _state, env = _run_case(base, tmp_path, case)
     before = _snapshot(tmp_path)
-    rec, msg = _program(project, env, mocks, monkeypatch)
+    rec, msg = _program(project, case.stack, env, mocks, monkeypatch)
     if case.program.startswith("pulumi:"):
         assert rec is None, f"pulumi read the stack file; the program said: {msg}"
         assert case.program.removeprefix("pulumi:").strip() in msg
     else:
         assert rec is not None, f"pulumi refused the stack file: {msg}"
         lines = [_expected(project, case), *case.more]
-        assert msg == "\n".join(["homelab: stack 'mouse' was not deployed:", *lines])
+        head = f"homelab: stack {case.stack!r} was not deployed:"
+        assert msg == "\n".join([head, *lines])
         assert rec.resources == []  # refused before any resource is registered
     assert "Traceback" not in msg
     assert _snapshot(tmp_path) == before
