@@ -3,8 +3,9 @@ argument that must be refused with one exact `FILE:LINE: what, how to fix` messa
 non-zero exit, no traceback, and nothing written or touched.
 
 Each case runs through what users run:
-- `python -m homelab build mouse --out DIR` (a real subprocess, real pulumi CLI for the
-  secrets) on a copy of the project with that one input changed;
+- `python -m homelab build e2e-mouse --out DIR` (mouse's stack file as a test stack; a real
+  subprocess, the real pulumi CLI for the secrets) on a copy of the project with that one
+  input changed;
 - the program (`__main__.py` of that copy) under the mocks, with the config the real pulumi
   CLI reads from that stack file (`pulumi config --json`): the same message, raised before
   any resource is registered; where pulumi itself refuses the stack file first, its message;
@@ -37,7 +38,8 @@ from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_t
 
 Edit = Callable[[Path], None]
 SECRETS = ("rustfsAccessKey", "rustfsSecretKey")
-HEADER = "homelab build mouse: nothing written:"
+MOUSE = "e2e-mouse"  # Pulumi.mouse.yaml as a test stack
+HEADER = f"homelab build {MOUSE}: nothing written:"
 
 
 @dataclass
@@ -56,7 +58,7 @@ class Case:
     status: int = 1
     # The first line of stderr; None: the problems go to stdout; "": stderr, no header.
     header: str | None = HEADER
-    stack: str = "mouse"  # the stack built (and previewed)
+    stack: str = MOUSE  # the stack built (and previewed)
     secret: dict[str, str] = field(default_factory=dict)  # secrets set (stdin) before the run
 
 
@@ -80,7 +82,7 @@ def unit(name: str, old: str | bytes, new: str | bytes) -> Edit:
 
 
 def stack(old: str | bytes, new: str | bytes) -> Edit:
-    return text_edit("Pulumi.mouse.yaml", old, new)
+    return text_edit(S, old, new)
 
 
 def plain_secret(key: str) -> Edit:
@@ -160,7 +162,7 @@ def deep(levels: int) -> str:
 
 R = "containers/rustfs.container"
 N = "containers/netdata.container"
-S = "Pulumi.mouse.yaml"
+S = f"Pulumi.{MOUSE}.yaml"
 FIX_CR = "save the file with LF (Unix) line endings"
 CR = (
     "a carriage return (CR): systemd and YAML read a lone CR as a line break, so what follows "
@@ -577,7 +579,8 @@ CASES = [
         (S, "homelab:rustfsSecretKey"),
         "homelab:rustfsSecretKey: is a secret (containers.rustfs.secrets.RUSTFS_SECRET_KEY) "
         "but is set in plain text; remove it and set it with --secret: `pulumi config rm -s "
-        "mouse rustfsSecretKey && pulumi config set --secret -s mouse rustfsSecretKey <value>`",
+        f"{MOUSE} rustfsSecretKey && pulumi config set --secret -s {MOUSE} rustfsSecretKey "
+        "<value>`",
         preview=True,
     ),
     Case(
@@ -592,7 +595,7 @@ CASES = [
         lambda p: None,
         (S, "homelab:rustfsSecretKey"),
         f"homelab:rustfsSecretKey: the secret holds a newline; a secret {ONE_LINE}; set it again "
-        "with `pulumi config set --secret -s mouse rustfsSecretKey` (value on stdin: pulumi "
+        f"with `pulumi config set --secret -s {MOUSE} rustfsSecretKey` (value on stdin: pulumi "
         "drops one final newline)",
         secret={"rustfsSecretKey": "first-line\nEVIL=1\n"},
         preview=True,
@@ -677,8 +680,8 @@ CASES = [
         (S, "- /etc/%H"),
         "homelab:containers.netdata.host_paths[0]: '/etc/%H' holds '%' (a systemd specifier) "
         "or ':' (it separates a volume's parts); use a path without them",
-        stack="vm-test",
-        header="homelab build vm-test: nothing written:",
+        stack="e2e-vm-test",
+        header="homelab build e2e-vm-test: nothing written:",
     ),
     Case(
         "stack-data-owner-out-of-range",
@@ -696,7 +699,7 @@ CASES = [
     ),
     Case(
         "stack-base-stack-itself",
-        stack("  homelab:push:", "  homelab:base_stack: mouse\n  homelab:push:"),
+        stack("  homelab:push:", f"  homelab:base_stack: {MOUSE}\n  homelab:push:"),
         (S, "homelab:base_stack"),
         "homelab:base_stack: a stack cannot inherit from itself; remove base_stack",
     ),
@@ -705,7 +708,7 @@ CASES = [
         stack("      memory_max: 1G\n", "      memory_max: 1G\n      ports: ['9001:19999']\n"),
         (R, "PublishPort=9001"),
         "PublishPort: host port 9001/tcp on every address clashes with 9001/tcp on every "
-        "address, published by 'netdata' at Pulumi.mouse.yaml:{ports}; the later one would "
+        f"address, published by 'netdata' at {S}:{{ports}}; the later one would "
         "fail to start (address already in use): change one of them",
     ),
 ]
@@ -726,7 +729,7 @@ CLI_CASES = [
         "cli-out-holds-user-files",
         lambda p: (p.parent / "out").mkdir() or (p.parent / "out" / "thesis.tex").write_text("!"),
         ("", 0),
-        "--out {out} holds files an earlier `build mouse` did not write (thesis.tex); build "
+        f"--out {{out}} holds files an earlier `build {MOUSE}` did not write (thesis.tex); build "
         "replaces the directory as a whole: give a new or empty directory",
         program=None,
     ),
@@ -736,7 +739,7 @@ CLI_CASES = [
         ("", 0),
         "--out {project} holds the project itself; give a new or empty directory",
         program=None,
-        args=lambda p, out: ["build", "mouse", "--out", str(p)],
+        args=lambda p, out: ["build", MOUSE, "--out", str(p)],
     ),
     Case(
         "cli-out-not-utf8",
@@ -744,7 +747,7 @@ CLI_CASES = [
         ("", 0),
         "--out '{parent}/out\\udcff' is not valid UTF-8; use a plain name",
         program=None,
-        args=lambda p, out: ["build", "mouse", "--out", str(out) + os.fsdecode(b"\xff")],
+        args=lambda p, out: ["build", MOUSE, "--out", str(out) + os.fsdecode(b"\xff")],
     ),
     Case(
         "cli-secrets-stack-name",
@@ -791,19 +794,27 @@ CLI_CASES = [
 
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
-    """A project copy with a stack `mouse` on a file backend (its secrets set), pushing to
+    """A project copy with the stacks e2e-mouse and e2e-vm-test (mouse's and vm-test's files)
+    on a file backend (its secrets set), pushing to
     a closed port on loopback should anything ever get that far."""
     require_tools()
     root = tmp_path_factory.mktemp("hostile")
     project = project_copy(root / "project")
-    sf = project / S
-    sf.write_text(
-        sf.read_text().replace("host: mouse.lan", "host: 127.0.0.1").replace("port: 22", "port: 1")
+    mouse, vm = project / "Pulumi.mouse.yaml", project / "Pulumi.vm-test.yaml"
+    (project / S).write_text(
+        mouse.read_text()
+        .replace("host: mouse.lan", "host: 127.0.0.1")
+        .replace("port: 22", "port: 1")
     )
-    st = new_stack(project, root / "state", "mouse")
+    (project / "Pulumi.e2e-vm-test.yaml").write_text(
+        vm.read_text().replace("homelab:base_stack: mouse", f"homelab:base_stack: {MOUSE}")
+    )
+    mouse.unlink()
+    vm.unlink()
+    st = new_stack(project, root / "state", MOUSE)
     for key in SECRETS:
         st.set_secret(key, f"value-of-{key}")
-    new_stack(project, root / "state", "vm-test")
+    new_stack(project, root / "state", "e2e-vm-test")
     return project, root / "state", st.env
 
 
@@ -875,7 +886,7 @@ def _homelab(argv: list[str], cwd: Path, env: dict[str, str]):
 
 def _set_secrets(project: Path, state: Path, env: dict[str, str], secrets: dict[str, str]):
     for key, value in secrets.items():
-        st = Stack(project, "mouse", {**env, "PULUMI_BACKEND_URL": f"file://{state}"})
+        st = Stack(project, MOUSE, {**env, "PULUMI_BACKEND_URL": f"file://{state}"})
         st.run("config", "set", "--secret", key, stdin=value)
 
 
@@ -967,13 +978,13 @@ def test_refused_by_the_program(base, tmp_path, case, mocks, monkeypatch):
 def test_refused_by_pulumi_preview(base, tmp_path, case):
     project, _state, env = _run_case(base, tmp_path, case)
     before = _snapshot(project)
-    st = Stack(project, "mouse", env)
+    st = Stack(project, case.stack, env)
     proc = st.run("preview", check=False, timeout=300)
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0
     assert "Traceback" not in output, output
     lines = [ln.strip() for ln in output.splitlines()]
-    assert "homelab: stack 'mouse' was not deployed:" in " ".join(lines), output
+    assert f"homelab: stack {case.stack!r} was not deployed:" in " ".join(lines), output
     assert _expected(project, case) in lines, output
     # Only the stack itself was ever planned: no Host, no command, no push.
     planned = set(re.findall(r"^\s*[+~-]\s+(\w[\w-]*:\S*:\S+)\s", proc.stdout, re.M))
@@ -1065,7 +1076,7 @@ def test_accepted_odd_values_reach_the_host_exactly(tmp_path):
         "SPACES": "  a  b  ",
         "SEMI": "x; touch /tmp/pwned",
     }
-    sf = project / S
+    sf = project / "Pulumi.mouse.yaml"
     doc = sf.read_text().replace(
         "      memory_max: 2G\n",
         "      memory_max: 2G\n      environment:\n"
@@ -1130,7 +1141,7 @@ def test_stack_values_read_as_pulumi_reads_them(base, tmp_path):
         )
     )
     proc = subprocess.run(
-        ["pulumi", "config", "--json", "--stack", "mouse"],
+        ["pulumi", "config", "--json", "--stack", MOUSE],
         cwd=project,
         env=env,
         capture_output=True,
@@ -1140,7 +1151,7 @@ def test_stack_values_read_as_pulumi_reads_them(base, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     theirs = json.loads(proc.stdout)
-    ours = StackFiles(project)["mouse"].values
+    ours = StackFiles(project)[MOUSE].values
     for key in ("probe", "keys"):
         assert ours[key] == theirs[f"homelab:{key}"]["objectValue"], key
     # What the program gets: the same JSON, parsed as the program parses it.
