@@ -48,7 +48,7 @@ try:
     )
     plan = plan_host(cfg, PROJECT_DIR, files)
     check_plan(plan)
-    secret_values = pick_secrets(cfg, given)
+    secret_values = pick_secrets(cfg, given, files)
     base_image = None
     if cfg.vm is not None:
         # A preview never downloads; `up` verifies (or fetches) the image before anything.

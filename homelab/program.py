@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from homelab.host.config import NAMESPACE, StackConfig
-from homelab.host.stack import ConfigError, StackFiles, load_stack_config
+from homelab.host.stack import StackFiles, load_stack_config
 
 
 def split_config(
@@ -30,7 +30,7 @@ def split_config(
             continue
         try:
             values[short] = json.loads(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RecursionError):
             values[short] = raw
     return values, secrets
 
@@ -43,27 +43,11 @@ def program_config(
     files: StackFiles,
 ) -> tuple[StackConfig, dict[str, str]]:
     """The stack's validated config and the secret values it was given (checked against what
-    it needs by `homelab.host.stack.pick_secrets`). A plain value under a key the stack names
-    as a secret is refused."""
+    it needs by `homelab.host.stack.pick_secrets`).
+
+    The stack file pulumi read is read here too, through the same edge as `build`
+    (`homelab.inputs`: bytes, size, YAML that both readers read alike), so both refuse the
+    same files; the values themselves are the runtime's."""
+    files[stack]  # read and checked now: a problem raises ConfigError
     values, secrets = split_config(config, secret_keys)
-    referenced = {
-        s
-        for c in (values.get("containers") or {}).values()
-        if isinstance(c, dict)
-        for s in (c.get("secrets") or {}).values()
-    }
-    plain = sorted(referenced & set(values))
-    if plain:
-        raise ConfigError(
-            [
-                files.problem(
-                    [stack],
-                    (k,),
-                    "is set in plain text; remove it and set it as a secret: "
-                    f"`pulumi config rm -s {stack} {k} && pulumi config set --secret -s {stack} "
-                    f"{k}` (it prompts for the value)",
-                )
-                for k in plain
-            ]
-        )
     return load_stack_config(stack, values, project_dir, files), secrets

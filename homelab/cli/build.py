@@ -29,6 +29,8 @@ from homelab.host.config import NAMESPACE, StackConfig
 from homelab.host.plan import HostPlan, plan_host
 from homelab.host.problems import PlanError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
+from homelab.inputs import check_arg
+from homelab.quadlet.rules import under
 from homelab.tools import ToolError, check_units, make_ignition, tool
 
 MARKER = ".homelab-build.json"  # what a build wrote into DIR: its proof that DIR is ours
@@ -67,6 +69,18 @@ def load(stack: str, project_dir: Path, files: StackFiles) -> HostPlan:
     return plan_host(load_for_build(stack, project_dir, files), project_dir, files)
 
 
+def check_out_arg(out: Path, project_dir: Path) -> None:
+    """`--out DIR` as an argument: a plain path, not a link, not holding the project (what the
+    folder may already hold is `out_entries`' business)."""
+    msg = check_arg("--out", str(out))
+    if msg:
+        raise BuildError(msg)
+    if out.is_symlink():
+        raise BuildError(f"--out {out} is a symbolic link; give the directory itself")
+    if under(str(project_dir.resolve()), str(out.resolve())):
+        raise BuildError(f"--out {out} holds the project itself; give a new or empty directory")
+
+
 def out_entries(out: Path) -> list[str]:
     """What a build into `out` replaces: nothing when `out` is missing or empty, else the
     entries a previous build wrote there (its marker says which). BuildError for anything
@@ -103,15 +117,18 @@ def out_entries(out: Path) -> list[str]:
 
 
 def build(stack: str, out: Path, project_dir: Path, with_secrets: bool = False) -> HostPlan:
+    files = StackFiles(project_dir)
+    files[stack]  # the stack name is checked before --out names a file after it
+    check_out_arg(out, project_dir)
     out = out.resolve()
     out_entries(out)  # refuse before any work, so a refusal touches nothing
-    plan = load(stack, project_dir, StackFiles(project_dir))
+    plan = load(stack, project_dir, files)
     fs = plan.fileset
     check_units(plan)
     in_ignition = has_secrets(fs)
     secrets = None
     if in_ignition or (with_secrets and fs.secret_names):
-        secrets = pick_secrets(plan.config, stack_secrets(stack, project_dir))
+        secrets = pick_secrets(plan.config, stack_secrets(stack, project_dir), files)
     butane = render_butane(fs, secrets if in_ignition else None)
     ignition = make_ignition(butane)
     _write_all(out, stack, fs, file_contents(fs, secrets), butane, ignition)

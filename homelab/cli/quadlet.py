@@ -19,6 +19,7 @@ from homelab.host.config import ContainerConfig, StackConfig
 from homelab.host.containers import check_unit
 from homelab.host.problems import Problems
 from homelab.host.stack import ConfigError, StackFiles, chain, load_stack_config
+from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
 from homelab.quadlet import KIND_GROUP, QuadletError, QuadletUnit, parse_unit
 from homelab.tools import ToolError, quadlet_dryrun
 
@@ -43,9 +44,10 @@ def quadlet_check(
     for path in files:
         problems = Problems(sfiles, chain(cfg) if cfg else [])
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            problems.unit(str(path), 0, "", f"cannot read: {exc}")
+            text = read_file(path, str(path), UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+        except InputError as exc:
+            for f in exc.found:
+                problems.unit(f.file, f.line, "", f.message)
         else:
             siblings = {p.name for p in path.parent.iterdir() if p.suffix in KIND_GROUP}
             name = path.name.removesuffix(".container")
@@ -119,9 +121,9 @@ def quadlet_fmt(files: list[Path], write: bool, check: bool, diff: bool) -> int:
     status = 0
     for path in files:
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"{path}:0: cannot read: {exc}", file=sys.stderr)
+            text = read_file(path, str(path), UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+        except InputError as exc:
+            print(exc, file=sys.stderr)
             status = 1
             continue
         errors: list[QuadletError] = []

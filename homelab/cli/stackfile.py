@@ -10,13 +10,14 @@ clone, which is the tracked file's settings plus the user's salt and `secure:` v
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from homelab.cli.project import add_project_arg, project_of
-from homelab.host.stack import stack_file
+from homelab.host.stack import ConfigError, StackFile, StackFiles, stack_file
 
 PRIVATE_TOP_KEYS = ("encryptionsalt", "secretsprovider", "encryptedkey")
 
@@ -49,7 +50,8 @@ def public(doc: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load(path: Path | None) -> dict[str, Any]:
-    return (yaml.safe_load(path.read_text()) or {}) if path and path.exists() else {}
+    """A stack file's document, read through the checked edge (`homelab.inputs`)."""
+    return StackFile(path).data if path and path.exists() else {}
 
 
 def write_private(tracked_path: Path, private_path: Path, salt_from: Path | None = None) -> None:
@@ -81,5 +83,10 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    write_private(stack_file(project_of(args), args.stack), args.private, args.salt_from)
+    try:
+        StackFiles(project_of(args))[args.stack]
+        write_private(stack_file(project_of(args), args.stack), args.private, args.salt_from)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
     return 0

@@ -19,21 +19,22 @@ from pydantic import (
     model_validator,
 )
 
+from homelab.inputs import string_problem
+from homelab.quadlet.rules import under
 from homelab.vmconfig import VmConfig
 
 NAMESPACE = "homelab"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTAINER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def _single_line(v: str) -> str:
-    if _CONTROL.search(v):
-        raise ValueError(
-            "contains a newline or control character; a value must be one plain line "
-            "(it would otherwise inject extra lines into a unit file)"
-        )
+    # The stack reader checks every value first (homelab.inputs); this holds the models to
+    # it when they are built some other way.
+    msg = string_problem(v)
+    if msg:
+        raise ValueError(msg)
     return v
 
 
@@ -46,10 +47,44 @@ def _abs_path(v: str) -> str:
         raise ValueError(f"{v!r} must be an absolute path")
     if any(part in ("..", ".") for part in v.split("/")):
         raise ValueError(f"{v!r} must not contain '.' or '..' components")
-    return v.rstrip("/") or "/"
+    if "%" in v or ":" in v:
+        raise ValueError(
+            f"{v!r} holds '%' (a systemd specifier) or ':' (it separates a volume's parts); "
+            "use a path without them"
+        )
+    return re.sub("/+", "/", v).rstrip("/") or "/"
 
 
 AbsPath = Annotated[str, AfterValidator(_abs_path)]
+
+# The volume root is chowned to root 0755 and every data directory under it to a container's
+# user: it must be a directory of its own, not a system tree, not a home, nor contain one.
+HOME_DIRS = ("/home", "/var/home", "/root", "/var/roothome")
+SYSTEM_DIRS = (
+    "/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib",
+    "/lib64", "/sysroot", "/ostree", "/tmp", "/var/tmp", "/var/log", "/var/cache",
+    "/var/spool", "/var/usrlocal", "/var/lib/containers", "/var/lib/systemd",
+)  # fmt: skip
+
+
+def _volume_root(v: str) -> str:
+    fix = (
+        "homelab chowns the volume root and every data directory under it, so it must be a "
+        "directory of its own, e.g. /var/tank/services or /srv/homelab"
+    )
+    if v == "/":
+        raise ValueError(f"'/' cannot be the volume root: {fix}")
+    for kind, dirs in (("home directory", HOME_DIRS), ("system directory", SYSTEM_DIRS)):
+        for d in dirs:
+            if under(v, d):
+                raise ValueError(f"{v!r} is or lies in the {kind} {d}: {fix}")
+            if under(d, v):
+                raise ValueError(f"{v!r} contains the {kind} {d}: {fix}")
+    return v
+
+
+VolumeRoot = Annotated[AbsPath, AfterValidator(_volume_root)]
+MAX_ID = 4294967294  # uid_t/gid_t; (uid_t)-1 means "unchanged" to chown(2)
 
 
 def _shaped(pattern: str, what: str) -> AfterValidator:
@@ -81,13 +116,50 @@ ImageTag = Annotated[
     Line, _shaped(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}", "{v!r} is not a valid image tag")
 ]
 Owner = Annotated[
-    Line, _shaped(r"\d+:\d+", "data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'")
+    Line,
+    _shaped(
+        r"(0|[1-9][0-9]{0,9}):(0|[1-9][0-9]{0,9})",
+        "data_owner {v!r} must be numeric 'uid:gid', e.g. '1000:1000'",
+    ),
 ]
 MemoryMax = Annotated[
     Line,
     _shaped(r"\d+[KMGT]?|infinity", "memory_max {v!r} must be bytes with K/M/G/T, e.g. '2G'"),
 ]
-CpuQuota = Annotated[Line, _shaped(r"\d+%", "cpu_quota {v!r} must be a percentage, e.g. '150%'")]
+CpuQuota = Annotated[
+    Line, _shaped(r"[1-9][0-9]{0,5}%", "cpu_quota {v!r} must be a percentage, e.g. '150%'")
+]
+# An image reference as podman reads it: [registry[:port]/]path[:tag][@digest], lowercase path.
+_PATH = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*"
+ImageName = Annotated[
+    Line,
+    _shaped(
+        rf"(?:{_DOMAIN}(?::[0-9]{{1,5}})?/)?{_PATH}(?:/{_PATH})*"
+        r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(?:@[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-f]{32,})?",
+        "{v!r} is not an image reference such as docker.io/library/nginx:1.27",
+    ),
+]
+PoolName = Annotated[
+    Line,
+    _shaped(
+        r"(?!(mirror|raidz|draid|spare|log)|c[0-9])[A-Za-z][A-Za-z0-9_.-]{0,63}",
+        "zfs_pool {v!r} must be a ZFS pool name: a letter, then letters, digits, '_', '.' or "
+        "'-' (it goes into a unit name and a shell command); not mirror, raidz, draid, spare, "
+        "log or c0...c9",
+    ),
+]
+SshHost = Annotated[
+    Line,
+    _shaped(
+        rf"{_LABEL}(?:\.{_LABEL})*|[0-9a-fA-F:.]+",
+        "ssh host {v!r} must be a host name or an IP address (it is an argument of ssh)",
+    ),
+]
+UserName = Annotated[
+    Line, _shaped(r"[a-z_][a-z0-9_-]{0,31}", "ssh user {v!r} must be a plain user name")
+]
 
 
 class Strict(BaseModel):
@@ -97,9 +169,9 @@ class Strict(BaseModel):
 class SshConfig(Strict):
     """How `pulumi up -s mouse` reaches the running host."""
 
-    host: Line = Field(description="Host name or address to connect to.")
+    host: SshHost = Field(description="Host name or address to connect to.")
     port: int = Field(22, ge=1, le=65535, description="SSH port.")
-    user: Line = Field("core", description="Login user.")
+    user: UserName = Field("core", description="Login user.")
     host_key: Line = Field(
         description="The host's pinned public key as in known_hosts without the host name "
         "(`ssh-ed25519 AAAA...`; `ssh-keyscan -t ed25519 HOST`). Any other key is refused."
@@ -115,7 +187,11 @@ class SshConfig(Strict):
     @classmethod
     def _key_shape(cls, v: str) -> str:
         parts = v.split()
-        if len(parts) < 2 or not parts[0].startswith(("ssh-", "ecdsa-", "sk-")):
+        if (
+            len(parts) < 2
+            or not re.fullmatch(r"(ssh|ecdsa|sk)-[a-z0-9@.-]+", parts[0])
+            or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", parts[1])
+        ):
             raise ValueError(
                 "host_key must look like 'ssh-ed25519 AAAA...'; get it with "
                 "`ssh-keyscan -t ed25519 HOST` or from /etc/ssh/ssh_host_ed25519_key.pub"
@@ -145,7 +221,7 @@ class AutoRebase(Strict):
         description="On first boot, rebase stock Fedora CoreOS to `image` (unsigned, then "
         "signed), with the two systemd units uCore documents.",
     )
-    image: Line = Field("ghcr.io/ublue-os/ucore:stable", description="The image to rebase to.")
+    image: ImageName = Field("ghcr.io/ublue-os/ucore:stable", description="The image to rebase to.")
 
 
 class HostConfig(Strict):
@@ -159,12 +235,12 @@ class HostConfig(Strict):
     timezone: Timezone = Field(
         "UTC", description="Timezone name; `/etc/localtime` links to its zoneinfo file."
     )
-    volume_root: AbsPath = Field(
+    volume_root: VolumeRoot = Field(
         "/var/tank/services",
         description="Where container data lives. Bind mounts written for /var/tank/services "
         "in `containers/` are moved here; any other host path needs `host_paths`.",
     )
-    zfs_pool: Line | None = Field(
+    zfs_pool: PoolName | None = Field(
         "tank",
         description="ZFS pool holding the volume root: homelab imports it "
         "(`zfs-import-POOL.service`) and containers with data there must start after it. "
@@ -173,7 +249,7 @@ class HostConfig(Strict):
     ssh_authorized_keys: list[Line] = Field(
         default_factory=list, description="Public keys that may log in as `core`."
     )
-    core_uid: int = Field(1000, ge=0, description="uid (and gid) of the `core` user.")
+    core_uid: int = Field(1000, ge=0, le=MAX_ID, description="uid (and gid) of the `core` user.")
     auto_rebase: AutoRebase = Field(
         AutoRebase(), description="uCore's rebase on first boot (keys below)."
     )
@@ -193,7 +269,7 @@ class ContainerConfig(Strict):
     """Per-stack choices for one `containers/NAME.container` file."""
 
     enabled: bool = Field(True, description="Deploy this container on this stack's host.")
-    image: Line | None = Field(
+    image: ImageName | None = Field(
         None, description="Full image reference; replaces the file's `Image=`."
     )
     image_tag: ImageTag | None = Field(
@@ -241,6 +317,13 @@ class ContainerConfig(Strict):
         for k in v:
             if not ENV_NAME.fullmatch(k):
                 raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("data_owner")
+    @classmethod
+    def _owner_range(cls, v: str | None) -> str | None:
+        if v and any(int(n) > MAX_ID for n in v.split(":")):
+            raise ValueError(f"data_owner {v!r}: uid and gid must be at most {MAX_ID}")
         return v
 
     @field_validator("secrets")

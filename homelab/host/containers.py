@@ -8,15 +8,18 @@ where its value came from (a line of the file, or a key of the stack file) and w
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.host.config import ContainerConfig, HostConfig, StackConfig
+from homelab.host.config import MAX_ID, ContainerConfig, HostConfig, StackConfig
 from homelab.host.problems import Problems
+from homelab.host.stack import Keys
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
+from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
 from homelab.quadlet import PublishedPort, QuadletUnit, newer_than_5_4, rules
 from homelab.quadlet.lint import check_text
 from homelab.quadlet.model import keyvals
@@ -42,21 +45,52 @@ class PlannedContainer(BaseModel):
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where a value came from: a line of the unit file `rel`, or a key of the stack file."""
+
+    rel: str
+    line: int | None = None
+    keys: Keys | None = None
+
+    def report(self, problems: Problems, key: str, msg: str) -> None:
+        if self.keys is not None:
+            problems.stack(self.keys, msg)
+        else:
+            problems.unit(self.rel, self.line, key, msg)
+
+    def shown(self, problems: Problems) -> str:
+        """Where it is, for a message about another value: FILE:LINE."""
+        if self.keys is not None and problems.files is not None:
+            return problems.files.locate(problems.stacks, self.keys)
+        return f"{self.rel}:{self.line or 0}"
+
+
+@dataclass(frozen=True)
+class Bind:
+    """A host port range a container publishes, and the line that publishes it."""
+
+    port: PublishedPort
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class DataMount:
+    """A data directory a container mounts (homelab creates and chowns it)."""
+
+    path: str
+    relabel: str | None
+    origin: Origin
+
+
+@dataclass(frozen=True)
 class Planned:
     """A planned container with what the host plan needs beyond the container itself."""
 
     container: PlannedContainer
     unit: QuadletUnit
-    ports: list[PublishedPort]
+    binds: list[Bind]
+    mounts: list[DataMount]
     owner: tuple[int, int]  # uid, gid of its data directories
-
-
-@dataclass(frozen=True)
-class _Source:
-    """Where a value came from: a line of the unit file, or an index in a stack list."""
-
-    line: int | None = None
-    index: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,8 +99,8 @@ class Checked:
     secrets wired), and what planning needs from the checks."""
 
     unit: QuadletUnit
-    ports: list[PublishedPort]
-    data_dirs: list[str]
+    binds: list[Bind]
+    mounts: list[DataMount]
     env_file: str | None
 
 
@@ -82,9 +116,10 @@ def plan_container(
         return None
     siblings = {f"{n}.container" for n in cfg.enabled}  # what the host's podman will see
     checked = check_unit(problems, text, rel, cfg.host, cc, siblings)
-    if checked is None or len(problems) > before:
+    owner = _owner(problems, cc, checked.unit, rel) if checked is not None else None
+    if checked is None or owner is None or len(problems) > before:
         return None
-    unit, ports = checked.unit, checked.ports
+    unit = checked.unit
     pc = PlannedContainer(
         name=name,
         source=rel,
@@ -92,12 +127,12 @@ def plan_container(
         service=f"{name}.service",
         text=unit.render(),
         image=(unit.get("Container", "Image") or [""])[-1],
-        ports=tuple(p.canonical() for p in ports),
-        data_dirs=tuple(dict.fromkeys(checked.data_dirs)),
+        ports=tuple(b.port.canonical() for b in checked.binds),
+        data_dirs=tuple(dict.fromkeys(m.path for m in checked.mounts)),
         secrets=dict(cc.secrets),
         env_file=checked.env_file,
     )
-    return Planned(pc, unit, ports, _owner(cc, unit))
+    return Planned(pc, unit, checked.binds, checked.mounts, owner)
 
 
 def check_unit(
@@ -125,32 +160,40 @@ def check_unit(
     file_vols = unit.assigned("Container", "Volume")
     _apply_overrides(unit, cc)
     _check_image(problems, unit, src, cc, host is not None and host.production)
-    ports = _check_ports(problems, unit, src, cc)
-    data_dirs = _place_volumes(problems, unit, src, cc, host, file_vols)
+    binds = _check_ports(problems, unit, src, cc)
+    mounts = _place_volumes(problems, unit, src, cc, host, file_vols)
     _check_environment(problems, unit, src, cc, file_envs)
     env_file = wire_secrets(unit, unit.name, sorted(cc.secrets)) if cc.secrets else None
-    pool_unit = host.zfs_unit if host is not None and data_dirs else None
+    pool_unit = host.zfs_unit if host is not None and mounts else None
     _check_service(problems, unit, src, pool_unit)
     if host is not None and not host.zfs_unit:
         rules.drop_pool_dependencies(unit)
     problems.sort_from(start)
-    return Checked(unit, ports, data_dirs, env_file)
+    return Checked(unit, binds, mounts, env_file)
 
 
 def _read_text(problems: Problems, project_dir: Path, rel: str, name: str) -> str | None:
-    """The unit file's text (the one place a container's file is read)."""
+    """The unit file's text (the one place a container's file is read): a regular file inside
+    containers/, its bytes checked at the edge (`homelab.inputs`)."""
     path = project_dir / rel
-    if not path.exists():
+    if not (path.exists() or path.is_symlink()):
         problems.stack(
             ("containers", name),
             f"container {name!r} is enabled but {rel} does not exist; add the Quadlet file "
             "or set enabled: false",
         )
         return None
+    if path.parent.is_symlink():
+        problems.add(
+            f"{rel}:1: containers/ is a symbolic link; container files must be in the "
+            "project's own containers/ directory: make it a directory"
+        )
+        return None
     try:
-        return path.read_text()
-    except (OSError, UnicodeDecodeError) as exc:
-        problems.unit(rel, 0, "", f"cannot read: {exc}")
+        return read_file(path, rel, UNIT_FILE_MAX, symlink=False, line_limit=UNIT_LINE_MAX)
+    except InputError as exc:
+        for p in exc.problems:
+            problems.add(p)
         return None
 
 
@@ -163,7 +206,8 @@ def _apply_overrides(unit: QuadletUnit, cc: ContainerConfig) -> None:
     if cc.ports is not None:
         unit.set("Container", "PublishPort", list(cc.ports))
     for var, value in cc.environment.items():
-        unit.set_environment(var, value)
+        # A stack value is data: '%' would be a systemd specifier in the unit, '%%' is '%'.
+        unit.set_environment(var, value.replace("%", "%%"))
     if cc.memory_max:
         unit.set("Service", "MemoryMax", [cc.memory_max])
     if cc.cpu_quota:
@@ -188,18 +232,39 @@ def _check_image(
 
 def _check_ports(
     problems: Problems, unit: QuadletUnit, rel: str, cc: ContainerConfig
-) -> list[PublishedPort]:
-    """Every published port fixed and numeric (`rules.fixed_host_port`)."""
-    ports = []
+) -> list[Bind]:
+    """Every published port fixed and numeric (`rules.fixed_host_port`), on an IP address."""
+    binds = []
     for i, entry in enumerate(unit.assigned("Container", "PublishPort")):
+        origin = (
+            Origin(rel, keys=("containers", unit.name, "ports", i))
+            if cc.ports is not None
+            else Origin(rel, line=entry.line)
+        )
         try:
-            ports.append(rules.fixed_host_port(entry.value))
+            port = rules.fixed_host_port(entry.value)
+            _host_address(port.host_ip)
         except ValueError as exc:
-            if cc.ports is not None:
-                problems.stack(("containers", unit.name, "ports", i), str(exc))
-            else:
-                problems.unit(rel, entry.line, "PublishPort", str(exc))
-    return ports
+            origin.report(problems, "PublishPort", str(exc))
+            continue
+        binds.append(Bind(port, origin))
+    return binds
+
+
+def _host_address(ip: str | None) -> None:
+    if ip is None:
+        return
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        raise ValueError(
+            f"host address {ip!r} is not an IP address; write e.g. 127.0.0.1:8080:80"
+        ) from None
+    if isinstance(addr, ipaddress.IPv6Address) and addr.scope_id:
+        raise ValueError(
+            f"host address {ip!r} has a zone (%{addr.scope_id}), which systemd would read as "
+            "a specifier; publish on an address without one"
+        )
 
 
 def _place_volumes(
@@ -209,23 +274,19 @@ def _place_volumes(
     cc: ContainerConfig,
     host: HostConfig | None,
     file_vols: list[Line],
-) -> list[str]:
+) -> list[DataMount]:
     """Each volume (the file's, then the stack's) rebased to this host's volume root and
-    checked; the unit gets the rebased ones. Returns the data directories. Without a host,
-    only what holds on every host: absolute, plain, relabelled."""
+    checked; the unit gets the rebased ones. Returns the data directories it mounts. Without
+    a host, only what holds on every host: absolute, plain, relabelled."""
     root, name = (host.volume_root if host else None), unit.name
-    sources = [(e.value, _Source(line=e.line)) for e in file_vols]
-    sources += [(spec, _Source(index=i)) for i, spec in enumerate(cc.volumes)]
-    data_dirs: list[str] = []
+    sources = [(e.value, Origin(rel, line=e.line)) for e in file_vols]
+    sources += [
+        (spec, Origin(rel, keys=("containers", name, "volumes", i)))
+        for i, spec in enumerate(cc.volumes)
+    ]
+    mounts: list[DataMount] = []
     specs: list[str] = []
-    for spec, src_of in sources:
-
-        def bad(msg: str, src_of: _Source = src_of) -> None:
-            if src_of.index is not None:
-                problems.stack(("containers", name, "volumes", src_of.index), msg)
-            else:
-                problems.unit(rel, src_of.line, "Volume", msg)
-
+    for spec, origin in sources:
         vol = VolumeMount.parse(spec)
         if not vol.source or vol.named:
             specs.append(spec)
@@ -234,30 +295,47 @@ def _place_volumes(
         if msg is None and (relabel := rules.relabel(placed, root)) is not None:
             msg = relabel
         if msg is not None:
-            bad(msg)
+            origin.report(problems, "Volume", msg)
             continue
         if root and placed.source and rules.under(placed.source, root):
-            data_dirs.append(placed.source)
+            mounts.append(DataMount(placed.source, placed.relabel, origin))
         specs.append(placed.raw)
     unit.set("Container", "Volume", specs)
-    return data_dirs
+    return mounts
 
 
 def _place(
     vol: VolumeMount, root: str | None, cc: ContainerConfig, name: str
 ) -> tuple[str | None, VolumeMount]:
-    """(what is wrong, or None; the mount rebased to `root`) for one bind mount."""
+    """(what is wrong, or None; the mount rebased to `root`) for one bind mount. Without a
+    root (no stack given), only what holds on every host."""
     src = vol.source or ""
+    where = root or CANONICAL_ROOT
+    if src.startswith("%"):
+        return (
+            f"volume source {src!r} starts with a systemd specifier; homelab creates the data "
+            f"directories, so write the path out under {where}"
+        ), vol
     if not src.startswith("/"):
-        where = root or CANONICAL_ROOT
         return f"volume source {src!r} is relative; use an absolute path under {where}", vol
     if any(p in ("..", ".") for p in src.split("/")):
         return f"volume source {src!r} contains '..' or '.'; write the plain absolute path", vol
+    if "%" in src:
+        return (
+            f"volume source {src!r} holds '%', a systemd specifier; homelab creates the data "
+            "directories, so use a path without it"
+        ), vol
     if root is None:
         return None, vol
+    src = re.sub("/+", "/", src).rstrip("/") or "/"
     if root != CANONICAL_ROOT and rules.under(src, CANONICAL_ROOT):
         src = root + src[len(CANONICAL_ROOT) :]
     placed = VolumeMount.parse(vol.with_source(src))
+    if src == root:
+        return (
+            f"volume source {src!r} is the volume root itself; mount a directory of its own "
+            f"under it, e.g. {root}/{name}/data"
+        ), placed
     if rules.under(src, root):
         return None, placed
     if any(rules.under(src, h) for h in cc.host_paths):
@@ -307,11 +385,19 @@ def _check_service(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: s
         problems.unit(rel, lines[0] if lines else unit.section_line("Unit"), "/".join(keys), msg)
 
 
-def _owner(cc: ContainerConfig, unit: QuadletUnit) -> tuple[int, int]:
+def _owner(
+    problems: Problems, cc: ContainerConfig, unit: QuadletUnit, rel: str
+) -> tuple[int, int] | None:
+    """uid, gid of the container's data directories: data_owner, else a numeric User=."""
     if cc.data_owner:
-        uid, gid = cc.data_owner.split(":")
-        return int(uid), int(gid)
-    m = re.fullmatch(r"(\d+)(?::(\d+))?", unit.user or "")
-    if m:
-        return int(m.group(1)), int(m.group(2) or m.group(1))
-    return 0, 0
+        u, g = cc.data_owner.split(":")
+        return int(u), int(g)
+    m = re.fullmatch(r"(\d{1,20})(?::(\d{1,20}))?", unit.user or "")
+    if not m:
+        return 0, 0
+    uid, gid = int(m.group(1)), int(m.group(2) or m.group(1))
+    if max(uid, gid) > MAX_ID:
+        line = unit.line_of("Container", "User")
+        problems.unit(rel, line, "User", f"uid and gid must be at most {MAX_ID}")
+        return None
+    return uid, gid

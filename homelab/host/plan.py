@@ -6,13 +6,14 @@ every problem names a file, a line, a key and what to do (all of them at once).
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import HostConfig, StackConfig
-from homelab.host.containers import Planned, PlannedContainer, plan_container
+from homelab.host.containers import Bind, Planned, PlannedContainer, plan_container
 from homelab.host.problems import PlanError, Problems
 from homelab.host.stack import StackFiles, chain
 from homelab.host.system import (
@@ -43,7 +44,7 @@ def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = No
     """
     problems = Problems(files or StackFiles(project_dir), chain(cfg))
     planned = [p for name in cfg.enabled if (p := plan_container(problems, cfg, project_dir, name))]
-    _cross_checks(problems, planned)
+    _cross_checks(problems, planned, cfg.ssh.port if cfg.ssh else 22)
     if problems:
         raise PlanError(problems.lines)
     host = cfg.host
@@ -67,23 +68,10 @@ def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = No
     return HostPlan(config=cfg, containers=tuple(p.container for p in planned), fileset=fs)
 
 
-def _cross_checks(problems: Problems, planned: list[Planned]) -> None:
-    """No host port published twice, no container name used twice."""
-    seen_ports: dict[tuple[str, str, int], str] = {}
-    for p in planned:
-        name = p.container.name
-        for port in p.ports:
-            lo, hi = port.host_range or (0, -1)
-            for hp in range(lo, hi + 1):
-                key = (port.host_ip or "", port.protocol, hp)
-                other = seen_ports.get(key)
-                if other and other != name:
-                    problems.stack(
-                        ("containers", name),
-                        f"host port {hp}/{port.protocol} is published by both {other!r} and "
-                        f"{name!r}; change one of them (ports: override) or disable one",
-                    )
-                seen_ports[key] = name
+def _cross_checks(problems: Problems, planned: list[Planned], ssh_port: int) -> None:
+    """No two binds of one host port that the kernel would refuse, no container name used
+    twice, no data directory two containers would fight over."""
+    _port_clashes(problems, planned, ssh_port)
     names: dict[str, str] = {}
     for p in planned:
         cname = p.unit.container_name
@@ -98,6 +86,86 @@ def _cross_checks(problems: Problems, planned: list[Planned]) -> None:
                 f"container name {cname!r} is also used by {names[cname]!r}; names must be unique",
             )
         names[cname] = p.container.name
+    _shared_data(problems, planned)
+
+
+def _port_clashes(problems: Problems, planned: list[Planned], ssh_port: int) -> None:
+    """Each bind against every earlier one, as the kernel compares them: the same protocol,
+    overlapping ports, and the same address or a wildcard. Reported at the later bind."""
+    seen: list[tuple[Bind, str, int, int]] = []
+    for p in planned:
+        for b in p.binds:
+            lo, hi = b.port.host_range or (0, -1)
+            proto = b.port.protocol
+            if proto == "tcp" and lo <= ssh_port <= hi:
+                b.origin.report(
+                    problems,
+                    "PublishPort",
+                    f"host port {ssh_port}/tcp is the host's SSH port; a container there would "
+                    "take SSH away from the host, or fail to start: choose another port",
+                )
+            for other, oname, olo, ohi in seen:
+                port = max(lo, olo)
+                if port > min(hi, ohi) or other.port.protocol != proto:
+                    continue
+                if not _addresses_clash(b.port.host_ip, other.port.host_ip):
+                    continue
+                by = "this container" if oname == p.container.name else repr(oname)
+                b.origin.report(
+                    problems,
+                    "PublishPort",
+                    f"host port {port}/{proto} on {_address(b.port.host_ip)} clashes with "
+                    f"{port}/{proto} on {_address(other.port.host_ip)}, published by {by} at "
+                    f"{other.origin.shown(problems)}; the later one would fail to start "
+                    "(address already in use): change one of them",
+                )
+                break
+            seen.append((b, p.container.name, lo, hi))
+
+
+def _address(ip: str | None) -> str:
+    return "every address" if ip is None else ip
+
+
+def _addresses_clash(a: str | None, b: str | None) -> bool:
+    """Two binds of one port conflict: the same address, or a wildcard of the other's
+    family. No address is podman's every-address bind; [::] is dual-stack on Linux."""
+    if a is None or b is None:
+        return True
+    x, y = ipaddress.ip_address(a), ipaddress.ip_address(b)
+    x = getattr(x, "ipv4_mapped", None) or x
+    y = getattr(y, "ipv4_mapped", None) or y
+    if x == y:
+        return True
+    for w, o in ((x, y), (y, x)):
+        if w.is_unspecified and (w.version == 6 or w.version == o.version):
+            return True
+    return False
+
+
+def _shared_data(problems: Problems, planned: list[Planned]) -> None:
+    """A data directory two containers mount must get one owner and a shared label."""
+    first: dict[str, tuple[Planned, str | None]] = {}
+    for p in planned:
+        for m in p.mounts:
+            prev = first.setdefault(m.path, (p, m.relabel))
+            other, relabel = prev
+            if other is p:
+                continue
+            if other.owner != p.owner:
+                msg = (
+                    f"data directory {m.path} is also mounted by {other.container.name!r}, "
+                    f"owned {other.owner[0]}:{other.owner[1]} there and {p.owner[0]}:"
+                    f"{p.owner[1]} here; give both the same data_owner, or use a directory each"
+                )
+            elif "Z" in (relabel, m.relabel):
+                msg = (
+                    f"data directory {m.path} is also mounted by {other.container.name!r}; :Z "
+                    "gives it a label private to one container: use :z on both"
+                )
+            else:
+                continue
+            m.origin.report(problems, "Volume", msg)
 
 
 def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
@@ -149,6 +217,9 @@ def _data_dirs(host: HostConfig, planned: list[Planned]) -> list[ManagedDir]:
     for p in planned:
         uid, gid = p.owner
         for d in p.container.data_dirs:
+            # Placed under the root by host.containers; nothing else is ever chowned.
+            if not d.startswith(root + "/"):
+                raise PlanError([f"internal: data directory {d} is not under {root}"])
             parts = d[len(root) :].strip("/").split("/")
             for depth in range(1, len(parts)):
                 parent = root + "/" + "/".join(parts[:depth])

@@ -26,6 +26,15 @@ from homelab.host.config import (
     SshConfig,
     StackConfig,
 )
+from homelab.inputs import (
+    STACK_FILE_MAX,
+    InputError,
+    load_yaml,
+    read_file,
+    stack_name_problem,
+    string_problem,
+    value_problems,
+)
 from homelab.vmconfig import VmConfig
 
 INHERITED = ("host", "containers")
@@ -54,20 +63,40 @@ def dotted(keys: Keys) -> str:
 
 
 class StackFile:
-    """One stack file, parsed once: its data, and the line where each key is written."""
+    """One stack file, parsed once: its data, and the line where each key is written. Its
+    bytes and YAML are checked at the edge (`homelab.inputs`): a problem is a ConfigError."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.exists = path.exists()
+        self.exists = path.exists() or path.is_symlink()
         self.node: yaml.Node | None = None
         self.data: dict[str, Any] = {}
         if self.exists:
             try:
-                self.node = yaml.compose(path.read_text())
-            except yaml.YAMLError as exc:
-                raise ConfigError([f"{path.name}: not valid YAML: {exc}"]) from None
-            if self.node is not None:
-                self.data = yaml.SafeLoader("").construct_document(self.node) or {}
+                text = read_file(path, path.name, STACK_FILE_MAX)
+                self.node, data = load_yaml(text, path.name)
+            except InputError as exc:
+                raise ConfigError(exc.problems) from None
+            self.data = self._shaped(data)
+
+    def _shaped(self, data: Any) -> dict[str, Any]:
+        """The document, held to a stack file's shape: a mapping, its `config:` a mapping."""
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise ConfigError(
+                [f"{self.path.name}:1: a stack file is a mapping (config: ...), not a list or text"]
+            )
+        config = data.get("config")
+        if config is not None and not isinstance(config, dict):
+            line = self.line_of(()) or 1
+            raise ConfigError(
+                [
+                    f"{self.path.name}:{line}: config: must be a mapping of keys such as "
+                    f"{NAMESPACE}:host, not a list or text"
+                ]
+            )
+        return data
 
     @property
     def config(self) -> dict[str, Any]:
@@ -86,15 +115,19 @@ class StackFile:
     def sets(self, top: str | int) -> bool:
         return f"{NAMESPACE}:{top}" in self.config
 
-    def line_of(self, keys: Keys) -> int | None:
-        """Line (1-based) of the deepest node that exists along `keys` under config:."""
+    def find(self, keys: Keys) -> tuple[int, int] | None:
+        """(line, how many of `keys` exist) of the deepest node along `keys` under config:
+        (the `config:` line itself for no keys)."""
         node, best = self.node, None
-        for key in ["config", f"{NAMESPACE}:{keys[0]}", *keys[1:]] if keys else []:
+        path: list[str | int] = ["config"]
+        if keys:
+            path += [f"{NAMESPACE}:{keys[0]}", *keys[1:]]
+        for depth, key in enumerate(path):
             nxt = None
             if isinstance(node, yaml.MappingNode):
                 for k, v in node.value:
                     if k.value == str(key):
-                        best, nxt = k.start_mark.line + 1, v
+                        best, nxt = (k.start_mark.line + 1, depth), v
                         break
             elif (
                 isinstance(node, yaml.SequenceNode)
@@ -102,11 +135,16 @@ class StackFile:
                 and key < len(node.value)
             ):
                 nxt = node.value[key]
-                best = nxt.start_mark.line + 1
+                best = (nxt.start_mark.line + 1, depth)
             if nxt is None:
                 break
             node = nxt
         return best
+
+    def line_of(self, keys: Keys) -> int | None:
+        """Line (1-based) of the deepest node that exists along `keys` under config:."""
+        found = self.find(keys)
+        return found[0] if found else None
 
 
 class StackFiles:
@@ -118,17 +156,28 @@ class StackFiles:
 
     def __getitem__(self, stack: str) -> StackFile:
         if stack not in self._files:
+            msg = stack_name_problem(stack)
+            if msg:
+                raise ConfigError([msg])
             self._files[stack] = StackFile(stack_file(self.project_dir, stack))
         return self._files[stack]
 
     def locate(self, stacks: list[str], keys: Keys) -> str:
-        """'Pulumi.mouse.yaml:12' for the stack file that sets `keys`, most specific first."""
+        """'Pulumi.mouse.yaml:12' for the stack file that sets `keys`: the one that writes
+        the most of them, the most specific on a tie."""
+        best: tuple[int, str] | None = None
         for stack in stacks:
             sf = self[stack]
-            line = sf.line_of(keys) if sf.exists else None
-            if line is not None and (not keys or sf.sets(keys[0])):
-                return f"{sf.path.name}:{line}"
-        return self[stacks[0]].path.name
+            if not sf.exists or (keys and not sf.sets(keys[0])):
+                continue
+            found = sf.find(keys)
+            if found and (best is None or found[1] > best[0]):
+                best = (found[1], f"{sf.path.name}:{found[0]}")
+        if best:
+            return best[1]
+        # Not written anywhere (a missing key): the stack file's `config:` line.
+        sf = self[stacks[0]]
+        return f"{sf.path.name}:{(sf.line_of(()) if sf.exists else None) or 1}"
 
     def problem(self, stacks: list[str], keys: Keys, msg: str) -> str:
         return f"{self.locate(stacks, keys)}: {dotted(keys)}: {msg}"
@@ -161,31 +210,74 @@ def load_stack_config(
 ) -> StackConfig:
     """Validate `homelab:` config (namespace-stripped keys) for `stack`.
 
-    `config` comes from the Pulumi runtime (the program) or from the stack file (`build`).
-    Raises ConfigError with `file:line: key: message` for every problem.
+    `config` comes from the Pulumi runtime (the program) or from the stack file (`build`):
+    the same checks either way. Raises ConfigError with `file:line: key: message` for every
+    problem.
     """
     files = files or StackFiles(project_dir)
     raw = dict(config)
     stacks = [stack]
+    _check_values(files, stacks, raw)
     base = raw.get("base_stack")
-    if base:
-        if not isinstance(base, str) or not files[base].exists:
-            raise ConfigError(
-                [
-                    files.problem(
-                        stacks, ("base_stack",), f"no stack file Pulumi.{base}.yaml to inherit"
-                    )
-                ]
-            )
+    if base is not None:
+        msg = stack_name_problem(base)
+        if msg is None and base == stack:
+            msg = "a stack cannot inherit from itself; remove base_stack"
+        if msg is None and not files[base].exists:
+            msg = f"no stack file Pulumi.{base}.yaml to inherit"
+        if msg:
+            raise ConfigError([files.problem(stacks, ("base_stack",), msg)])
         # Only the host's description is inherited; where it is deployed (ssh, vm) is not.
         inherited = {k: v for k, v in files[base].values.items() if k in INHERITED}
-        raw = _merge(inherited, raw)
         stacks.append(base)
+        _check_values(files, stacks, inherited)
+        raw = _merge(inherited, raw)
+    _check_secret_keys(files, stacks, raw)
     raw["stack"] = stack
     try:
         return StackConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError([_problem(files, stacks, err) for err in exc.errors()]) from None
+
+
+def _check_values(files: StackFiles, stacks: list[str], raw: Mapping[str, Any]) -> None:
+    """Every key and string one plain line within the size limit (`homelab.inputs`)."""
+    problems = [files.problem(stacks, keys, msg) for keys, msg in value_problems(dict(raw))]
+    if problems:
+        raise ConfigError(problems)
+
+
+def _check_secret_keys(files: StackFiles, stacks: list[str], raw: Mapping[str, Any]) -> None:
+    """A key the stack names as a secret is neither a plain value nor a homelab setting."""
+    problems = []
+    containers = raw.get("containers")
+    for name, c in (containers or {}).items() if isinstance(containers, dict) else ():
+        secrets = c.get("secrets") if isinstance(c, dict) else None
+        for var, key in (secrets or {}).items() if isinstance(secrets, dict) else ():
+            if not isinstance(key, str):
+                continue  # the model says what is wrong with it
+            if key in StackConfig.model_fields:
+                problems.append(
+                    files.problem(
+                        stacks,
+                        ("containers", name, "secrets", var),
+                        f"secret config key {key!r} is also a homelab setting "
+                        f"({NAMESPACE}:{key}); choose another name",
+                    )
+                )
+            elif key in raw:
+                problems.append(
+                    files.problem(
+                        stacks,
+                        (key,),
+                        f"is a secret (containers.{name}.secrets.{var}) but is set in plain "
+                        f"text; remove it and set it with --secret: `pulumi config rm -s "
+                        f"{stacks[0]} {key} && pulumi config set --secret -s {stacks[0]} {key} "
+                        "<value>`",
+                    )
+                )
+    if problems:
+        raise ConfigError(sorted(set(problems)))
 
 
 def _problem(files: StackFiles, stacks: list[str], err: Any) -> str:
@@ -196,8 +288,6 @@ def _problem(files: StackFiles, stacks: list[str], err: Any) -> str:
         msg = f"unknown key; {_suggest(keys)}"
     elif err["type"] == "missing":
         msg = "required key is missing; set it with `pulumi config set`"
-    if not keys:
-        return f"{files[stacks[0]].path.name}: {dotted(keys)}: {msg}"
     return files.problem(stacks, keys, msg)
 
 
@@ -226,17 +316,27 @@ def _suggest(keys: Keys) -> str:
     return f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(valid)}"
 
 
-def pick_secrets(cfg: StackConfig, available: Mapping[str, str]) -> dict[str, str]:
+def pick_secrets(
+    cfg: StackConfig, available: Mapping[str, str], files: StackFiles | None = None
+) -> dict[str, str]:
     """The values of the secrets `cfg` needs, from `available` (name -> value); a
-    ConfigError naming the command that sets each missing one."""
-    missing = [n for n in cfg.secret_names() if n not in available]
-    if missing:
-        raise ConfigError(
-            [
-                f"Pulumi.{cfg.stack}.yaml: {NAMESPACE}:{name}: required secret is not set; set "
-                f"it with `pulumi config set --secret -s {cfg.stack} {name}` (it prompts for the "
-                "value, which so stays out of your shell history)"
-                for name in missing
-            ]
+    ConfigError naming the command that sets each missing or unusable one (never its value)."""
+    problems = []
+    for name in cfg.secret_names():
+        loc = (
+            files.locate([cfg.stack], (name,)) if files is not None else f"Pulumi.{cfg.stack}.yaml"
         )
+        if name not in available:
+            problems.append(
+                f"{loc}: {NAMESPACE}:{name}: required secret is not set; set it with "
+                f"`pulumi config set --secret -s {cfg.stack} {name}` (it prompts for the "
+                "value, which so stays out of your shell history)"
+            )
+        elif msg := string_problem(str(available[name]), "secret", position=False):
+            problems.append(
+                f"{loc}: {NAMESPACE}:{name}: {msg}; set it again with `pulumi config set "
+                f"--secret -s {cfg.stack} {name}` (value on stdin: pulumi drops one final newline)"
+            )
+    if problems:
+        raise ConfigError(problems)
     return {n: available[n] for n in cfg.secret_names()}

@@ -12,6 +12,16 @@ import difflib
 import re
 from pathlib import Path, PurePosixPath
 
+from homelab.inputs import (
+    UNIT_FILE_MAX,
+    UNIT_LINE_MAX,
+    InputError,
+    printable,
+    read_file,
+)
+from homelab.inputs import (
+    check_text as check_input_text,
+)
 from homelab.quadlet.keys import (
     KEYVAL_KEYS,
     KIND_GROUP,
@@ -95,6 +105,7 @@ def lint_unit(unit: QuadletUnit, siblings: set[str] | None = None) -> list[Probl
             )
     _escapes(lt, g)
     _dependencies(lt)
+    _unit_names(lt, g)
     {
         "Container": _container,
         "Volume": _volume,
@@ -152,6 +163,25 @@ def _misplaced_in_systemd(lt: _Lint, section: str, group: str) -> None:
                 f"{e.key}= belongs in [{home}], not in [{section}] (systemd ignores it "
                 "there); move it",
             )
+
+
+_UNIT_NAME = re.compile(r"[A-Za-z0-9:_.\\-]+(@[A-Za-z0-9:_.\\-]*)?")
+
+
+def _unit_names(lt: _Lint, g: str) -> None:
+    """The file's name and ServiceName= must make a valid systemd unit name: podman 5.4 takes
+    them as they are, and writes ServiceName=../x to a file outside its output directory."""
+    name = lt.u.service_name.removesuffix(".service")
+    if not _UNIT_NAME.fullmatch(name) or len(lt.u.service_name) > 255:
+        named = lt.u.lookup(g, "ServiceName") is not None
+        what = f"ServiceName={name}" if named else f"the file name {lt.u.basename!r}"
+        lt.add(
+            lt.u.line_of(g, "ServiceName") if named else 1,
+            "ServiceName" if named else "",
+            f"{what} does not make a valid systemd unit name (letters, digits, ':', '-', '_', "
+            "'.', '\\', one '@'; up to 255 characters): podman's generator would write "
+            "that name as a file path; rename it",
+        )
 
 
 def _escapes(lt: _Lint, g: str) -> None:
@@ -552,14 +582,17 @@ def check(
     )
     if isinstance(path_or_text, Path) or looks_like_path:
         path = Path(path_or_text)
-        filename = filename or str(path)
+        filename = printable(filename or str(path))
         try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as exc:
-            return [Problem(file=filename, line=0, message=f"cannot read: {exc}")]
+            text = read_file(path, filename, UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+        except InputError as exc:
+            return [Problem(file=f.file, line=f.line, message=f.message) for f in exc.found]
         if siblings is None:
             siblings = {p.name for p in path.parent.iterdir() if p.suffix in KIND_GROUP}
     else:
         text = str(path_or_text)
         filename = filename or "unit.container"
+        found = check_input_text(text, filename, UNIT_LINE_MAX)
+        if found:
+            return [Problem(file=f.file, line=f.line, message=f.message) for f in found]
     return check_text(text, filename, siblings)[1]

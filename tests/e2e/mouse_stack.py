@@ -25,9 +25,9 @@ from typing import Any
 
 import pytest
 import yaml
-from homelab.stackfile import public
 
 from homelab.cli.build import load
+from homelab.cli.stackfile import public
 from homelab.fileset import file_contents, sha256
 from homelab.host.plan import HostPlan
 from homelab.host.stack import StackFiles

@@ -112,8 +112,11 @@ def test_syntax_errors_have_file_and_line(tmp_path, mutate, needle):
 def test_duplicate_host_port(tmp_path):
     p = project(tmp_path, {"a": good("a", 8080), "b": good("b", 8080)}, {"a": {}, "b": {}})
     msg = problems(p)
-    assert "host port 8080/tcp is published by both 'a' and 'b'" in msg
-    assert "Pulumi.mouse.yaml:" in msg
+    assert (
+        f"containers/b.container:{line_of(good('b'), 'PublishPort=')}: PublishPort: host port "
+        "8080/tcp on every address clashes with 8080/tcp on every address, published by 'a' at "
+        f"containers/a.container:{line_of(good('a'), 'PublishPort=')}" in msg
+    )
 
 
 def test_duplicate_container_name(tmp_path):

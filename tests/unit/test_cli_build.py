@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+import homelab.host.stack
 import homelab.tools
 from homelab.cli import build as cli_build
 from tests.e2e.pulumi_cli import project_copy
@@ -23,19 +24,19 @@ def counted(monkeypatch, tmp_path):
     project = project_copy(tmp_path / "project")
     runs: Counter[str] = Counter()
     reads: Counter[str] = Counter()
-    real_run, real_read = subprocess.run, Path.read_text
+    real_run, real_read = subprocess.run, homelab.host.stack.read_file
 
     def run(argv, *a, **kw):
         runs[os.path.basename(argv[0])] += 1
         return real_run(argv, *a, **kw)
 
-    def read_text(self, *a, **kw):
-        if self.name.startswith("Pulumi.") and self.suffix == ".yaml":
-            reads[self.name] += 1
-        return real_read(self, *a, **kw)
+    def read_file(path, *a, **kw):
+        if path.name.startswith("Pulumi.") and path.suffix == ".yaml":
+            reads[path.name] += 1
+        return real_read(path, *a, **kw)
 
     monkeypatch.setattr(homelab.tools.subprocess, "run", run)
-    monkeypatch.setattr(Path, "read_text", read_text)
+    monkeypatch.setattr(homelab.host.stack, "read_file", read_file)
     names = ("rustfsAccessKey", "rustfsSecretKey", "tailscaleAuthKey")
     monkeypatch.setattr(cli_build, "stack_secrets", lambda stack, p: {n: "v" for n in names})
     return project, runs, reads

@@ -52,8 +52,15 @@ def test_unknown_key_points_at_file_line_and_suggests(tmp_path):
     assert "did you mean 'image_tag'?" in msg
 
 
-@pytest.mark.parametrize("bad", ["mouse\nExecStartPre=/bin/evil", "tab\there", "nul\0"])
-def test_control_characters_rejected(tmp_path, bad):
+@pytest.mark.parametrize(
+    ("bad", "what"),
+    [
+        ("mouse\nExecStartPre=/bin/evil", "a newline"),
+        ("tab\there", "a tab"),
+        ("nul\0", "a NUL byte"),
+    ],
+)
+def test_control_characters_rejected(tmp_path, bad, what):
     p = _project(
         tmp_path,
         {
@@ -63,8 +70,8 @@ def test_control_characters_rejected(tmp_path, bad):
     )
     with pytest.raises(ConfigError) as e:
         _load(p, "mouse")
-    assert "homelab:containers.rustfs.environment.A" in str(e.value)
-    assert "newline or control character" in str(e.value)
+    assert "homelab:containers.rustfs.environment.A: the value holds " + what in str(e.value)
+    assert "must be one line of plain text" in str(e.value)
 
 
 def test_missing_required_key(tmp_path):

@@ -8,7 +8,13 @@ import ast
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PURE = ["homelab/quadlet", "homelab/host", "homelab/fileset.py", "homelab/program.py"]
+PURE = [
+    "homelab/quadlet",
+    "homelab/host",
+    "homelab/fileset.py",
+    "homelab/program.py",
+    "homelab/inputs.py",
+]
 # What only the edges may use: the Pulumi SDK and providers, processes, and the edge modules.
 EFFECTS = ("pulumi", "pulumi_command", "pulumi_libvirt", "subprocess", "components")
 EDGES = ("homelab.tools", "homelab.cli", "homelab.push", "homelab.vmimage")

@@ -267,14 +267,16 @@ def test_keys_newer_than_podman_5_4_at_their_lines_without_temp_paths(tmp_path):
     assert "/tmp/tmp" not in proc.stdout + proc.stderr
 
 
-def test_line_zero_only_for_whole_file_problems(tmp_path):
+def test_no_line_zero_a_whole_file_problem_points_at_the_file(tmp_path):
+    # Every problem is FILE:LINE with a real line; one about the whole file names line 1.
     f = tmp_path / "web.container"
     f.write_text(BAD)
     unreadable = tmp_path / "gone.container"
     unreadable.symlink_to(tmp_path / "nowhere")
     proc = _run("check", "--stack", "mouse", str(f), str(unreadable))
-    zero = [ln for ln in proc.stdout.splitlines() if ":0:" in ln]
-    assert zero == [f"{unreadable}:0: cannot read: " + zero[0].split("cannot read: ")[1]]
+    assert not [ln for ln in proc.stdout.splitlines() if ":0:" in ln]
+    assert f"{unreadable}:1: does not exist" in proc.stdout.splitlines()
+    assert [ln for ln in proc.stdout.splitlines() if ln.startswith(f"{f}:")]
 
 
 # --- fmt: several files, --check, --diff, -w (issue 13) ----------------------------------
