@@ -684,6 +684,30 @@ CASES = [
         header="homelab build e2e-vm-test: nothing written:",
     ),
     Case(
+        "stack-timezone-traversal",
+        stack("timezone: UTC", "timezone: ../../../etc/shadow"),
+        (S, "timezone:"),
+        "homelab:host.timezone: '../../../etc/shadow' is not a timezone name such as "
+        "'Europe/Berlin' or 'UTC'",
+    ),
+    Case(
+        "stack-secret-name-traversal",
+        stack("RUSTFS_SECRET_KEY: rustfsSecretKey", "RUSTFS_SECRET_KEY: ../../etc/x"),
+        (S, "secrets:"),
+        "homelab:containers.rustfs.secrets: secret config key '../../etc/x' for "
+        "RUSTFS_SECRET_KEY is not a valid key name",
+    ),
+    Case(
+        "stack-environment-name-injection",
+        stack(
+            "      memory_max: 2G\n",
+            "      memory_max: 2G\n      environment: {'A=1 --privileged B': x}\n",
+        ),
+        (S, "environment: {'A=1"),
+        "homelab:containers.rustfs.environment: 'A=1 --privileged B' is not a valid environment "
+        "variable name",
+    ),
+    Case(
         "stack-data-owner-out-of-range",
         stack("data_owner: 10001:10001", "data_owner: '9999999999:0'"),
         (S, "data_owner: '999"),
