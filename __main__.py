@@ -10,13 +10,6 @@ from pathlib import Path
 
 import pulumi
 
-from components import startup
-
-# Before anything heavy: a push stack's provider process starts while the program imports
-# (components/startup.py).
-push_provider = startup.push_provider()
-startup.import_while_registering("components.host", "components.push", "homelab.tools")
-
 from components.host import Host, HostArgs
 from components.push import HostPush
 from homelab.host.plan import PlanError, plan_host
@@ -91,7 +84,6 @@ elif cfg.ssh is not None:
         secrets=secrets,
         health_timeout=cfg.push.health_timeout,
         settle=cfg.push.settle,
-        provider=push_provider,
     )
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)

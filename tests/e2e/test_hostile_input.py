@@ -599,6 +599,16 @@ CASES = [
         "drops one final newline)",
         secret={"rustfsSecretKey": "first-line\nEVIL=1\n"},
         preview=True,
+        # mouse's build reads its secrets only when asked to write them.
+        args=lambda p, out: [
+            "build",
+            MOUSE,
+            "--out",
+            str(out),
+            "--project",
+            str(p),
+            "--with-secrets",
+        ],
     ),
     Case(
         "stack-volume-root-home-lockout",
@@ -753,8 +763,9 @@ CLI_CASES = [
         "cli-out-holds-user-files",
         lambda p: (p.parent / "out").mkdir() or (p.parent / "out" / "thesis.tex").write_text("!"),
         ("", 0),
-        f"--out {{out}} holds files an earlier `build {MOUSE}` did not write (thesis.tex); build "
-        "replaces the directory as a whole: give a new or empty directory",
+        "--out {out}: refusing to write there: it is neither empty nor the output of an "
+        "earlier `homelab build` (no .homelab-build.json); it holds thesis.tex. Nothing was "
+        "changed. Choose a new or empty folder, e.g. --out out/STACK",
         program=None,
     ),
     Case(
