@@ -101,46 +101,6 @@ def tools_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_pulumi(
-    args: list[str],
-    cwd: Path,
-    backend_dir: Path,
-    env_extra: dict[str, str] | None = None,
-    *,
-    passphrase: str = TEST_PASSPHRASE,
-    check: bool = True,
-    timeout: int = 600,
-    stdin: str | None = None,
-) -> subprocess.CompletedProcess[str]:
-    """Run the pinned pulumi CLI in project dir `cwd` against a file:// backend in `backend_dir`.
-
-    Non-interactive, offline (no plugin downloads, no update check). With check=True a non-zero
-    exit raises AssertionError carrying the engine's stdout and stderr."""
-    require_tools("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
-    backend_dir.mkdir(parents=True, exist_ok=True)
-    env = tools_env(
-        PULUMI_BACKEND_URL=f"file://{backend_dir}",
-        PULUMI_CONFIG_PASSPHRASE=passphrase,
-        **(env_extra or {}),
-    )
-    proc = subprocess.run(
-        [str(TOOLS / "pulumi"), *args, "--non-interactive"],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=stdin,
-        check=False,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"pulumi {' '.join(args)} exited {proc.returncode}\n"
-            f"--- stdout\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-6000:]}"
-        )
-    return proc
-
-
 @dataclass
 class Stack:
     project: Path
