@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from homelab import push  # noqa: E402
 from tests.e2e.mouse_stack import MouseStack, build_stand_ins, new_mouse_stack  # noqa: E402
-from tests.e2e.pulumi_cli import Stack, new_stack  # noqa: E402
+from tests.e2e.pulumi_cli import Stack, _unpackaged, new_stack  # noqa: E402
 from tests.e2e.simhost import SimHost, start_simhost, stop_simhost  # noqa: E402
 
 FLOOR_PROGRAM = "import pulumi  # zero resources: the engine + language host floor\n"
@@ -66,8 +66,8 @@ def floor_stack(tmp: Path) -> Stack:
         "name: floor\nruntime:\n  name: python\n  options:\n    toolchain: uv\n"
     )
     (project / "__main__.py").write_text(FLOOR_PROGRAM)
-    for f in ("pyproject.toml", "uv.lock"):
-        shutil.copy(REPO / f, project / f)
+    # Unpackaged, as every test copy: `uv sync` there must not repoint the shared venv.
+    _unpackaged(project)
     st = new_stack(project, tmp / "floor-state", "e2e-floor")
     st.run("up", "--yes", "--skip-preview")
     return st
