@@ -8,7 +8,7 @@ import pulumi
 import pulumi_libvirt as libvirt
 
 from homelab.vmconfig import VmConfig
-from homelab.vmhost import clear_stale
+from homelab.vmhost import LIBVIRT_KINDS, clear_stale
 
 GIB = 1024**3
 
@@ -193,19 +193,10 @@ class TestVM(pulumi.ComponentResource):
         )
 
 
-_KINDS = {
-    "libvirt:index/pool:Pool": "pool",
-    "libvirt:index/network:Network": "network",
-    "libvirt:index/volume:Volume": "volume",
-    "libvirt:index/ignition:Ignition": "volume",
-    "libvirt:index/domain:Domain": "domain",
-}
-
-
 def _clear_stale(uri: str, prefix: str) -> pulumi.ResourceHookFunction:
     def hook(args: pulumi.ResourceHookArgs) -> None:
         inputs = args.new_inputs or {}
-        kind = _KINDS[args.type]
+        kind = LIBVIRT_KINDS[args.type]
         name, pool = str(inputs["name"]), inputs.get("pool")
         if clear_stale(uri, kind, name, str(pool) if pool else None, prefix):
             pulumi.log.warn(

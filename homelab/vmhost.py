@@ -82,6 +82,16 @@ def owned(name: str, prefix: str) -> bool:
     return name == prefix or name.startswith((f"{prefix}-", f"{prefix}."))
 
 
+# The libvirt object each resource type of the provider creates (what clear_stale removes).
+LIBVIRT_KINDS = {
+    "libvirt:index/pool:Pool": "pool",
+    "libvirt:index/network:Network": "network",
+    "libvirt:index/volume:Volume": "volume",
+    "libvirt:index/ignition:Ignition": "volume",
+    "libvirt:index/domain:Domain": "domain",
+}
+
+
 def clear_stale(uri: str, kind: str, name: str, pool: str | None, prefix: str) -> bool:
     """Remove the libvirt `kind` called `name` if it exists; True if there was one.
 
