@@ -8,7 +8,7 @@ in `homelab.push`; this file maps it onto check/diff/create/update/read.
 - check: ONE SSH connection reads the live state; the drift (path -> what differs) is put
   into the checked inputs as `drift`, so `pulumi preview --diff` shows every drifted path.
 - diff: changes iff there is drift (or push settings changed); no connection.
-- create/update: ONE SSH connection pushes the new generation (homelab/remote/apply.sh).
+- create/update: ONE SSH connection pushes the new generation (homelab/push/remote/apply.sh).
 - read (`pulumi refresh`): the live hashes and drift.
 - delete: leaves the host as it is (data and running services are never removed by a delete).
 """

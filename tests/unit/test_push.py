@@ -6,6 +6,7 @@ POSIX sh), and both remote scripts are syntax-checked by dash, the POSIX shell.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import shutil
@@ -85,7 +86,7 @@ def test_manifest_has_no_content_and_no_secret_hash() -> None:
     assert env["secret"] and env["sha256"] is None
     assert "hunter2" not in repr(m)
     assert s["/etc/homelab/env/web.env"] == "PW=hunter2\n"
-    assert hashes["/etc/homelab/env/web.env"] == push._sha(b"PW=hunter2\n")
+    assert hashes["/etc/homelab/env/web.env"] == hashlib.sha256(b"PW=hunter2\n").hexdigest()
     with pytest.raises(push.PushError, match="tab or newline"):
         push.build_manifest(FileSet(files=(ManagedFile(path="/etc/a\tb"),)))
 

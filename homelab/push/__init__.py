@@ -1,0 +1,84 @@
+"""SSH push of a FileSet to a running host: manifest, live state and drift, transport, apply.
+
+No Pulumi here: `components.push` wraps these functions in a dynamic provider. The host side
+is POSIX sh (remote/*.sh) because Fedora CoreOS has no python. See docs/PUSH.md.
+
+The flow, one module each:
+- `desired`: the FileSet as a content-free manifest, exact hashes, generation id, the tar;
+- `live`: one SSH command reads what the host has (remote/read.sh); `compute_drift` compares;
+- `apply`: one SSH command sends the generation and applies it (remote/apply.sh);
+- `ssh`: the pinned-key transport both use, sharing one connection per `pulumi up`.
+
+The dynamic provider's process imports this package on every preview, so it stays light (no
+pydantic): FileSet helpers import `homelab.fileset` when called.
+"""
+
+from __future__ import annotations
+
+from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply, parse_apply_output
+from homelab.push.desired import (
+    build_manifest,
+    build_tar,
+    desired_hashes,
+    generation_id,
+    manifest_tsv,
+    normalize_manifest,
+    plain_contents,
+    secret_contents,
+)
+from homelab.push.errors import BASE, CURRENT, REMOTE_DIR, PushError
+from homelab.push.live import (
+    READ_COMMAND,
+    LiveFile,
+    LiveState,
+    compute_drift,
+    drift_summary,
+    parse_live,
+    read_live,
+    read_script,
+)
+from homelab.push.ssh import (
+    SHARE_SECONDS,
+    Connection,
+    close_shared,
+    control_path,
+    known_hosts_line,
+    mux_dir,
+    run_ssh,
+    ssh_argv,
+)
+
+__all__ = [
+    "APPLY_COMMAND",
+    "BASE",
+    "CURRENT",
+    "READ_COMMAND",
+    "REMOTE_DIR",
+    "SHARE_SECONDS",
+    "ApplyResult",
+    "Connection",
+    "LiveFile",
+    "LiveState",
+    "PushError",
+    "apply",
+    "build_manifest",
+    "build_tar",
+    "close_shared",
+    "compute_drift",
+    "control_path",
+    "desired_hashes",
+    "drift_summary",
+    "generation_id",
+    "known_hosts_line",
+    "manifest_tsv",
+    "mux_dir",
+    "normalize_manifest",
+    "parse_apply_output",
+    "parse_live",
+    "plain_contents",
+    "read_live",
+    "read_script",
+    "run_ssh",
+    "secret_contents",
+    "ssh_argv",
+]

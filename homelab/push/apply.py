@@ -1,0 +1,70 @@
+"""Send a new generation and apply it: one SSH command running remote/apply.sh."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from homelab.push.desired import build_tar, desired_hashes, generation_id
+from homelab.push.errors import PushError
+from homelab.push.ssh import Connection, run_ssh
+
+# The remote command stays short because sudo logs it; the apply script travels in the tar.
+APPLY_COMMAND = (
+    "sh -c 'mkdir -p /etc/homelab && d=$(mktemp -d /etc/homelab/.incoming.XXXXXX) && "
+    'tar -x -C "$d" && exec sh "$d/apply.sh" "$d"\''
+)
+
+
+@dataclass
+class ApplyResult:
+    generation: str
+    restarted: list[str]
+    started: list[str]
+    stopped: list[str]
+    log: str
+
+
+def parse_apply_output(out: str) -> ApplyResult | None:
+    res = ApplyResult("", [], [], [], out)
+    for line in out.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "HOMELAB-OK":
+            res.generation = rest.strip()
+        elif word == "HOMELAB-RESTARTED":
+            res.restarted.append(rest.strip())
+        elif word == "HOMELAB-STARTED":
+            res.started.append(rest.strip())
+        elif word == "HOMELAB-STOPPED":
+            res.stopped.append(rest.strip())
+    return res if res.generation else None
+
+
+def apply(
+    conn: Connection,
+    manifest: Mapping[str, Any],
+    contents: Mapping[str, str],
+    secrets: Mapping[str, str],
+    health_timeout: int,
+    settle: int,
+    now: float | None = None,
+) -> ApplyResult:
+    """One SSH connection: send the new generation and apply it (validate, switch, restart)."""
+    hashes = desired_hashes(manifest, contents, secrets)
+    gen = generation_id(manifest, hashes, time.time() if now is None else now)
+    data = build_tar(manifest, contents, secrets, gen, health_timeout, settle)
+    budget = 120 + health_timeout + settle + 30 * max(1, len(manifest["units"]))
+    rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
+    res = parse_apply_output(out)
+    if rc != 0 and "HOMELAB-ERROR" not in out:
+        raise PushError(
+            f"push to {conn.host} died (exit {rc}) before it finished; the host keeps the old "
+            f"or the new generation. Remote output:\n{out.strip()}\n{err.strip()}"
+        )
+    if rc != 0 or res is None:
+        msgs = [ln.removeprefix("HOMELAB-ERROR: ") for ln in out.splitlines()]
+        detail = "\n".join(m for m in msgs if not m.startswith("HOMELAB-")) or err.strip()
+        raise PushError(f"push to {conn.host} failed (exit {rc}):\n{detail}")
+    return res

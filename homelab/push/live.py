@@ -1,0 +1,150 @@
+"""What is on the host now (one `sh -s` over SSH running remote/read.sh) and the drift
+between that and the desired manifest."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from homelab.push.errors import CURRENT, REMOTE_DIR, PushError
+from homelab.push.ssh import Connection, run_ssh
+
+READ_COMMAND = "sh -s"
+
+
+@dataclass
+class LiveFile:
+    sha256: str
+    mode: int
+    uid: int
+    gid: int
+    linked: str  # link | plain | other
+
+
+@dataclass
+class LiveState:
+    generation: str = ""
+    files: dict[str, LiveFile | None] = field(default_factory=dict)  # None: missing
+    wrong_type: set[str] = field(default_factory=set)
+    dirs: dict[str, tuple[int, int, int] | None] = field(default_factory=dict)
+    links: dict[str, str | None] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)
+    quadlets: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+
+
+def read_script(manifest: Mapping[str, Any]) -> str:
+    q = shlex.quote
+    calls = [f"file {q(p)}" for p in sorted(manifest["files"])]
+    calls += [f"dir {q(p)}" for p in sorted(manifest["dirs"])]
+    calls += [f"link {q(p)}" for p in sorted(manifest["links"])]
+    calls += [f"unit {q(u)}" for u in manifest["units"]]
+    calls.append(f"quadlets {q(manifest['quadlet_dir'])}")
+    return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
+
+
+def parse_live(text: str) -> LiveState:
+    live = LiveState()
+    for line in text.splitlines():
+        rec = line.split("\t")
+        kind = rec[0]
+        if kind == "G":
+            live.generation = rec[1] if len(rec) > 1 else ""
+        elif kind == "F":
+            _, p, sha, mode, uid, gid, linked = rec
+            live.files[p] = LiveFile(sha, int(mode, 8), int(uid), int(gid), linked)
+        elif kind == "M":
+            live.files[rec[1]] = None
+        elif kind == "O":
+            live.files[rec[1]] = None
+            live.wrong_type.add(rec[1])
+        elif kind == "D":
+            live.dirs[rec[1]] = (int(rec[2], 8), int(rec[3]), int(rec[4]))
+        elif kind == "DM":
+            live.dirs[rec[1]] = None
+        elif kind == "L":
+            live.links[rec[1]] = rec[2]
+        elif kind == "LM":
+            live.links[rec[1]] = None
+        elif kind == "U":
+            live.units[rec[1]] = rec[2] if len(rec) > 2 else ""
+        elif kind == "Q":
+            live.quadlets.append(rec[1])
+        elif kind == "P":
+            live.pending.append(rec[1])
+    return live
+
+
+def read_live(
+    conn: Connection, manifest: Mapping[str, Any], timeout: float = 120, share: bool = True
+) -> LiveState:
+    """One SSH command: the live state of everything in `manifest`."""
+    rc, out, err = run_ssh(conn, READ_COMMAND, read_script(manifest).encode(), timeout, share)
+    if rc != 0:
+        raise PushError(f"reading the host's state failed (exit {rc}): {err.strip()}")
+    return parse_live(out)
+
+
+def compute_drift(
+    manifest: Mapping[str, Any], hashes: Mapping[str, str], live: LiveState
+) -> dict[str, str]:
+    """Each drifted item -> what differs. Keys are host paths, or `unit:NAME`.
+
+    Secret files never show hashes (they would leak a digest of the secret into the output).
+    """
+    drift: dict[str, str] = {}
+    for path, f in sorted(manifest["files"].items()):
+        lf = live.files.get(path)
+        if path in live.wrong_type:
+            drift[path] = "not a regular file"
+            continue
+        if lf is None:
+            drift[path] = "missing"
+            continue
+        why = []
+        if lf.sha256 != hashes[path]:
+            if f["secret"]:
+                why.append("content differs")
+            else:
+                why.append(f"content differs (live {lf.sha256[:12]}, want {hashes[path][:12]})")
+        if lf.mode != f["mode"]:
+            why.append(f"mode {lf.mode:04o}, want {f['mode']:04o}")
+        if (lf.uid, lf.gid) != (f["uid"], f["gid"]):
+            why.append(f"owner {lf.uid}:{lf.gid}, want {f['uid']}:{f['gid']}")
+        if lf.linked != "link":
+            why.append(f"not linked to {CURRENT}/root{path}")
+        if why:
+            drift[path] = "; ".join(why)
+    for path, d in sorted(manifest["dirs"].items()):
+        ld = live.dirs.get(path)
+        if ld is None:
+            drift[path] = "directory missing"
+        elif ld != (d["mode"], d["uid"], d["gid"]):
+            drift[path] = (
+                f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, "
+                f"want {d['mode']:04o} {d['uid']}:{d['gid']}"
+            )
+    for path, target in sorted(manifest["links"].items()):
+        lt = live.links.get(path)
+        if lt != target:
+            drift[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+    for q in sorted(live.quadlets):
+        if q not in manifest["files"]:
+            drift[q] = "unmanaged Quadlet file"
+    for u in manifest["units"]:
+        state = live.units.get(u, "")
+        if state != "active":
+            drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
+    for u in sorted(set(live.pending)):
+        drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    return drift
+
+
+def drift_summary(drift: Mapping[str, str]) -> str:
+    if not drift:
+        return "no drift"
+    lines = [f"{len(drift)} drifted item(s) on the host:"]
+    lines += [f"  {k}: {v}" for k, v in sorted(drift.items())]
+    return "\n".join(lines)
