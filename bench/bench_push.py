@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from homelab import push  # noqa: E402
+from homelab.manifest import files  # noqa: E402
 from tests.e2e.mouse_stack import MouseStack, build_stand_ins, new_mouse_stack  # noqa: E402
 from tests.e2e.pulumi_cli import Stack, _unpackaged, new_stack  # noqa: E402
 from tests.e2e.simhost import SimHost, start_simhost, stop_simhost  # noqa: E402
@@ -168,11 +169,11 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
     st = ms.stack
     floor = floor_stack(tmp)
     conn = push.Connection.from_dict(host.connection())
-    manifest = push.build_manifest(ms.plan().fileset)
+    desired = push.Desired.of(ms.plan().fileset)
 
     first = timed(st.up)
     units = ms.units()
-    print(f"mouse-shaped stack: {len(units)} units, {len(manifest['files'])} files")
+    print(f"mouse-shaped stack: {len(units)} units, {len(list(files(desired.manifest)))} files")
     print(f"first `pulumi up --yes` (nothing on the host yet): {first:.2f} s")
 
     def cold() -> None:
@@ -187,7 +188,7 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
         res["warm"].append(timed(lambda: st.preview("--expect-no-changes")))
         cold()
         res["up"].append(timed(lambda: st.up("--expect-no-changes")))
-        res["read"].append(timed(lambda: push.read_live(conn, manifest, share=False)))
+        res["read"].append(timed(lambda: push.read_live(conn, desired, share=False)))
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nmedians of {n} interleaved runs (s); preview and up start without a shared SSH")
     print("connection, `warm` is a preview right after another (its connection still open):")

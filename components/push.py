@@ -49,27 +49,46 @@ def _known(v: Any) -> bool:
     return v != _UNKNOWN
 
 
+def _desired(props: Mapping[str, Any]) -> push.Desired:
+    m = props["manifest"]
+    if "quadlet_dir" in m:
+        return _from_old_state(m)
+    return push.Desired(m, tuple(props["units"]), props["quadlet_dir"])
+
+
+def _from_old_state(m: Mapping[str, Any]) -> push.Desired:
+    """A stack pushed before the one manifest form holds {files, dirs, links, units,
+    quadlet_dir} with numbers (as floats) in its outputs until its next update: `pulumi
+    refresh` reads those. Same facts, so no update is needed to carry on."""
+
+    def facts(e: Mapping[str, Any]) -> dict[str, str]:
+        return {"mode": f"{int(e['mode']):04o}", "owner": f"{int(e['uid'])}:{int(e['gid'])}"}
+
+    new: dict[str, Any] = {
+        p: {**facts(f), "sha256": f["sha256"], "secret": f["secret"], "units": list(f["units"])}
+        for p, f in m["files"].items()
+    }
+    new.update({p + "/": {**facts(d), "dir": True} for p, d in m["dirs"].items()})
+    new.update({p: {"link": t} for p, t in m["links"].items()})
+    return push.Desired(new, tuple(m["units"]), m["quadlet_dir"])
+
+
 class HostPushProvider(ResourceProvider):
-    def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, dict[str, Any]]:
-        return (
-            push.Connection.from_dict(props["connection"]),
-            push.normalize_manifest(props["manifest"]),
-        )
+    def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, push.Desired]:
+        return push.Connection.from_dict(props["connection"]), _desired(props)
 
     def _hashes(self, props: Mapping[str, Any]) -> dict[str, str]:
         return push.desired_hashes(
-            push.normalize_manifest(props["manifest"]),
-            props["contents"],
-            props.get("secret_contents") or {},
+            _desired(props).manifest, props["contents"], props.get("secret_contents") or {}
         )
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = dict(news)
         if not _known(news):
             return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
-        conn, manifest = self._parts(news)
-        live = push.read_live(conn, manifest)
-        news["drift"] = push.compute_drift(manifest, self._hashes(news), live)
+        conn, desired = self._parts(news)
+        live = push.read_live(conn, desired)
+        news["drift"] = push.compute_drift(desired, self._hashes(news), live)
         news["live_generation"] = live.generation
         return CheckResult(news, [])
 
@@ -80,7 +99,7 @@ class HostPushProvider(ResourceProvider):
         return DiffResult(changes=bool(news["drift"]) or bool(changed), replaces=[])
 
     def _push(self, props: dict[str, Any]) -> dict[str, Any]:
-        conn, manifest = self._parts(props)
+        conn, desired = self._parts(props)
         secrets = props.get("secret_contents") or {}
         hashes = self._hashes(props)
         drift = props.get("drift") or {}
@@ -88,7 +107,7 @@ class HostPushProvider(ResourceProvider):
         if drift or not props.get("generation"):
             res = push.apply(
                 conn,
-                manifest,
+                desired,
                 props["contents"],
                 secrets,
                 int(props["health_timeout"]),
@@ -103,8 +122,7 @@ class HostPushProvider(ResourceProvider):
             )
         outs["healed"] = drift
         outs["drift"] = {}
-        outs["hashes"] = {p: h for p, h in hashes.items() if not manifest["files"][p]["secret"]}
-        outs["secret_hashes"] = {p: h for p, h in hashes.items() if manifest["files"][p]["secret"]}
+        outs.update(_split_hashes(desired, hashes))
         return outs
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -118,23 +136,28 @@ class HostPushProvider(ResourceProvider):
         return UpdateResult(self._push(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn, manifest = self._parts(props)
-        live = push.read_live(conn, manifest)
+        conn, desired = self._parts(props)
+        live = push.read_live(conn, desired)
         outs = dict(props)
-        outs["drift"] = push.compute_drift(manifest, self._hashes(props), live)
+        outs["drift"] = push.compute_drift(desired, self._hashes(props), live)
         outs["live_generation"] = live.generation
-        live_hashes = {p: f.sha256 for p, f in live.files.items() if f is not None}
-        outs["hashes"] = {
-            p: h for p, h in live_hashes.items() if not manifest["files"][p]["secret"]
-        }
-        outs["secret_hashes"] = {
-            p: h for p, h in live_hashes.items() if manifest["files"][p]["secret"]
-        }
+        outs.update(
+            _split_hashes(desired, {p: f.sha256 for p, f in live.files.items() if f is not None})
+        )
         return ReadResult(id_, outs)
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         # Deliberately nothing: removing the stack must not take a production host down.
         return None
+
+
+def _split_hashes(desired: push.Desired, hashes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`hashes` (plain files) and `secret_hashes` (a secret output)."""
+    secret = {p for p, h in hashes.items() if desired.manifest[p]["secret"]}
+    return {
+        "hashes": {p: h for p, h in hashes.items() if p not in secret},
+        "secret_hashes": {p: h for p, h in hashes.items() if p in secret},
+    }
 
 
 class _HostPushResource(Resource):
@@ -192,9 +215,12 @@ class HostPush(pulumi.ComponentResource):
         secret_files: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             pulumi.Output.all(**(secrets or {})).apply(lambda vals: push.secret_contents(fs, vals))
         )
+        desired = push.Desired.of(fs)
         props: dict[str, Any] = {
             "connection": conn.to_dict(),
-            "manifest": push.build_manifest(fs),
+            "manifest": desired.manifest,
+            "units": list(desired.units),
+            "quadlet_dir": desired.quadlet_dir,
             "contents": push.plain_contents(fs),
             "secret_contents": secret_files,
             "health_timeout": health_timeout,

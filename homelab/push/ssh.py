@@ -6,7 +6,6 @@ The commands of one `pulumi up` share one SSH connection (OpenSSH connection sha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from homelab.manifest import sha256
 from homelab.push.errors import PushError
 
 
@@ -94,8 +94,7 @@ def mux_dir() -> Path | None:
 def control_path(conn: Connection, directory: Path) -> Path:
     """One socket per (host, port, user, pinned key, private key): a connection verified
     against one pinned key is never reused for another."""
-    digest = hashlib.sha256(json.dumps(conn.to_dict(), sort_keys=True).encode()).hexdigest()
-    return directory / digest[:20]
+    return directory / sha256(json.dumps(conn.to_dict(), sort_keys=True))[:20]
 
 
 def ssh_argv(

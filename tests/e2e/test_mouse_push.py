@@ -255,9 +255,8 @@ def test_7b_killed_during_transfer_leaves_old(ms: MouseStack) -> None:
     fs = ms.plan().fileset
     paths = ms.managed_paths()
     cur = host.tree(paths)
-    m = push.build_manifest(fs)
     data = push.build_tar(
-        m, push.plain_contents(fs), push.secret_contents(fs, ms.secrets),
+        push.Desired.of(fs), push.plain_contents(fs), push.secret_contents(fs, ms.secrets),
         "20990101T000000Z-deadbeef", 10, 1,
     )  # fmt: skip
     rc, out, _ = push.run_ssh(conn, push.APPLY_COMMAND, data[: len(data) // 2], 60)
@@ -286,7 +285,7 @@ def test_7c_the_hosts_quadlet_generator_rejects_a_bad_unit(ms: MouseStack) -> No
     gen, cur = host.current_generation(), host.tree(paths)
     with pytest.raises(push.PushError) as e:
         push.apply(
-            conn, push.build_manifest(fs), push.plain_contents(fs),
+            conn, push.Desired.of(fs), push.plain_contents(fs),
             push.secret_contents(fs, ms.secrets), 20, 1,
         )  # fmt: skip
     assert "quadlet rejected the new units" in str(e.value)

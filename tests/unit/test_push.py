@@ -8,17 +8,22 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
 import pytest
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
 
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 
+REPO = Path(__file__).resolve().parents[2]
 HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyForTestsOnlyxxxxxxxxxxxxxxxx"
 
 
@@ -45,11 +50,11 @@ def fileset(root: str = "") -> FileSet:
     )
 
 
-def parts(fs: FileSet) -> tuple[dict, dict[str, str], dict[str, str], dict[str, str]]:
-    m = push.build_manifest(fs)
+def parts(fs: FileSet) -> tuple[push.Desired, dict[str, str], dict[str, str], dict[str, str]]:
+    d = push.Desired.of(fs)
     c = push.plain_contents(fs)
     s = push.secret_contents(fs, {"pw": "hunter2"})
-    return m, c, s, push.desired_hashes(m, c, s)
+    return d, c, s, push.desired_hashes(d.manifest, c, s)
 
 
 def test_connection_requires_pinned_host_key() -> None:
@@ -81,14 +86,14 @@ def test_ssh_argv_pins_the_key_and_uses_sudo_for_core() -> None:
 
 
 def test_manifest_has_no_content_and_no_secret_hash() -> None:
-    m, _, s, hashes = parts(fileset())
-    env = m["files"]["/etc/homelab/env/web.env"]
+    d, _, s, hashes = parts(fileset())
+    env = d.manifest["/etc/homelab/env/web.env"]
     assert env["secret"] and env["sha256"] is None
-    assert "hunter2" not in repr(m)
+    assert "hunter2" not in repr(d)
     assert s["/etc/homelab/env/web.env"] == "PW=hunter2\n"
     assert hashes["/etc/homelab/env/web.env"] == hashlib.sha256(b"PW=hunter2\n").hexdigest()
     with pytest.raises(push.PushError, match="tab or newline"):
-        push.build_manifest(FileSet(files=(ManagedFile(path="/etc/a\tb"),)))
+        push.Desired.of(FileSet(files=(ManagedFile(path="/etc/a\tb"),)))
 
 
 def test_generation_ids_sort_by_time_and_depend_on_content() -> None:
@@ -130,11 +135,35 @@ def test_tar_holds_script_manifest_and_every_file() -> None:
     assert "F\t/etc/motd\t640\t0\t4\t" + h["/etc/motd"] + "\t-" in rows
 
 
-def test_remote_command_is_short_and_script_travels_in_the_tar() -> None:
-    assert len(push.APPLY_COMMAND) < 140
-    assert "apply.sh" in push.APPLY_COMMAND and "mktemp -d /etc/homelab/.incoming." in (
-        push.APPLY_COMMAND
-    )
+def test_apply_command_unpacks_the_tar_and_runs_the_script_it_carries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sudo logs the remote command: it must be the same short line for every push, with the
+    # script and the files in the tar on stdin. Run it for real, rooted in tmp_path.
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "apply.sh").write_text('echo "ran $0 in $1"; ls "$1/root/etc"; cat "$1/END"\n')
+    monkeypatch.setattr(push.desired, "REMOTE_DIR", remote)
+    d, c, s, _ = parts(fileset())
+    data = push.build_tar(d, c, s, "20260101T000000Z-abcdef12", 30, 5)
+    base = tmp_path / "etc-homelab"
+    cmd = push.APPLY_COMMAND.replace("/etc/homelab", str(base))
+    assert cmd.count(str(base)) == 2  # never touch this machine's /etc/homelab
+    p = subprocess.run(["sh", "-c", cmd], input=data, capture_output=True, check=False)
+    assert p.returncode == 0, p.stderr
+    (incoming,) = base.glob(".incoming.*")
+    assert p.stdout.decode().split("\n") == [
+        f"ran {incoming}/apply.sh in {incoming}",
+        "containers",
+        "homelab",
+        "motd",
+        "20260101T000000Z-abcdef12",
+    ]
+    conn = push.Connection(host="mouse.lan", host_key=HK)
+    logged = push.ssh_argv(conn, "/tmp/kh", push.APPLY_COMMAND)[-1]
+    assert logged == f"sudo -n {push.APPLY_COMMAND}" and "\n" not in logged
+    script = (push.REMOTE_DIR / "apply.sh").read_text()
+    assert not any(line.strip() in logged for line in script.splitlines() if len(line) > 20)
 
 
 def _dash() -> str:
@@ -191,8 +220,13 @@ def test_no_drift_when_everything_matches() -> None:
     live = push.LiveState(
         generation="g1",
         files={
-            p: push.LiveFile(h[p], f["mode"], f["uid"], f["gid"], "link")
-            for p, f in m["files"].items()
+            "/etc/containers/systemd/web.container": push.LiveFile(
+                h["/etc/containers/systemd/web.container"], 0o644, 0, 0, "link"
+            ),
+            "/etc/homelab/env/web.env": push.LiveFile(
+                h["/etc/homelab/env/web.env"], 0o600, 0, 0, "link"
+            ),
+            "/etc/motd": push.LiveFile(h["/etc/motd"], 0o640, 0, 4, "link"),
         },
         dirs={"/var/tank/services/web": (0o750, 1000, 1000)},
         links={"/etc/localtime": "/usr/share/zoneinfo/UTC"},
@@ -241,13 +275,27 @@ def test_apply_output_parsing() -> None:
     )
 
 
-def test_manifest_survives_the_engines_float_numbers() -> None:
-    m, _c, _s, h = parts(fileset())
-    floaty = {
-        **m,
-        "files": {p: {**f, "mode": float(f["mode"])} for p, f in m["files"].items()},
-        "dirs": {p: {**d, "uid": float(d["uid"])} for p, d in m["dirs"].items()},
-    }
-    assert push.normalize_manifest(floaty) == m
-    tsv = push.manifest_tsv(push.normalize_manifest(floaty), h, "g", 1, 1)
-    assert "\t644\t" in tsv and "\t1000\t" in tsv
+def test_manifest_survives_the_engines_struct() -> None:
+    # The engine hands inputs back through a protobuf Struct: every number as a float, every
+    # list as a list. The manifest holds no numbers, so the push reads back what it wrote.
+    d, _c, _s, h = parts(fileset())
+    struct = Struct()
+    struct.update({"manifest": d.manifest})
+    back = push.Desired(json_format.MessageToDict(struct)["manifest"], d.units, d.quadlet_dir)
+    assert back == d
+    assert json.dumps(back.manifest, sort_keys=True) == json.dumps(d.manifest, sort_keys=True)
+    assert push.manifest_tsv(back, h, "g", 1, 1) == push.manifest_tsv(d, h, "g", 1, 1)
+    assert "D\t/var/tank/services/web\t750\t1000\t1000" in push.manifest_tsv(back, h, "g", 1, 1)
+
+
+def test_the_providers_imports_stay_light() -> None:
+    # The engine's provider process imports components.push on every preview; pydantic
+    # (and so homelab.fileset) costs ~0.3 s there and the provider never needs it.
+    code = (
+        "import sys, components.push; "
+        "print(sorted(m for m in sys.modules if m in {'pydantic', 'homelab.fileset'}))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert p.stdout.strip() == "[]"
