@@ -50,27 +50,24 @@ def _known(v: Any) -> bool:
 
 
 def _desired(props: Mapping[str, Any]) -> push.Desired:
-    m = props["manifest"]
-    if "quadlet_dir" in m:
-        return _from_old_state(m)
-    return push.Desired(m, tuple(props["units"]), props["quadlet_dir"])
+    if _old_state(props):
+        raise push.PushError(
+            "this stack's state was written by an older homelab: run `pulumi up` once (it "
+            "changes nothing on a host without drift), then refresh"
+        )
+    return push.Desired(
+        props["manifest"],
+        tuple(props["units"]),
+        props["quadlet_dir"],
+        tuple(props["quadlet_exts"]),
+    )
 
 
-def _from_old_state(m: Mapping[str, Any]) -> push.Desired:
-    """A stack pushed before the one manifest form holds {files, dirs, links, units,
-    quadlet_dir} with numbers (as floats) in its outputs until its next update: `pulumi
-    refresh` reads those. Same facts, so no update is needed to carry on."""
-
-    def facts(e: Mapping[str, Any]) -> dict[str, str]:
-        return {"mode": f"{int(e['mode']):04o}", "owner": f"{int(e['uid'])}:{int(e['gid'])}"}
-
-    new: dict[str, Any] = {
-        p: {**facts(f), "sha256": f["sha256"], "secret": f["secret"], "units": list(f["units"])}
-        for p, f in m["files"].items()
-    }
-    new.update({p + "/": {**facts(d), "dir": True} for p, d in m["dirs"].items()})
-    new.update({p: {"link": t} for p, t in m["links"].items()})
-    return push.Desired(new, tuple(m["units"]), m["quadlet_dir"])
+def _old_state(props: Mapping[str, Any]) -> bool:
+    """Pushed before the one manifest form: {files, dirs, links, units, quadlet_dir}, modes
+    as numbers, no Quadlet extensions. Such state needs one update to carry on (it applies
+    nothing: there is a generation, and without drift nothing is pushed)."""
+    return "quadlet_exts" not in props
 
 
 class HostPushProvider(ResourceProvider):
@@ -96,7 +93,9 @@ class HostPushProvider(ResourceProvider):
         if not _known(news.get("drift", _UNKNOWN)):
             return DiffResult(changes=True)
         changed = [k for k in _SETTINGS if olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(news["drift"]) or bool(changed), replaces=[])
+        return DiffResult(
+            changes=bool(news["drift"]) or bool(changed) or _old_state(olds), replaces=[]
+        )
 
     def _push(self, props: dict[str, Any]) -> dict[str, Any]:
         conn, desired = self._parts(props)
@@ -221,6 +220,7 @@ class HostPush(pulumi.ComponentResource):
             "manifest": desired.manifest,
             "units": list(desired.units),
             "quadlet_dir": desired.quadlet_dir,
+            "quadlet_exts": list(desired.quadlet_exts),
             "contents": push.plain_contents(fs),
             "secret_contents": secret_files,
             "health_timeout": health_timeout,

@@ -22,18 +22,23 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Desired:
     """What the host must have: the FileSet's manifest (the one form, `homelab.manifest`),
-    the units that must be active, and the directory whose unmanaged Quadlet files are drift.
-    HostPush keeps these three as they are in its inputs."""
+    the units that must be active, and the directory whose unmanaged Quadlet files (by the
+    extensions of homelab.quadlet's KIND_GROUP) are drift. HostPush keeps these as they are
+    in its inputs."""
 
     manifest: Mapping[str, Any]
     units: tuple[str, ...]
     quadlet_dir: str
+    quadlet_exts: tuple[str, ...]
 
     @classmethod
     def of(cls, fs: FileSet) -> Desired:
+        # Here, not at the top: both bring pydantic, which the provider's process never needs.
         from homelab.fileset import manifest
+        from homelab.quadlet.keys import KIND_GROUP
 
-        d = cls(manifest(fs), tuple(sorted(set(fs.units))), fs.quadlet_dir)
+        units = tuple(sorted(set(fs.units)))
+        d = cls(manifest(fs), units, fs.quadlet_dir, tuple(KIND_GROUP))
         for path in d.manifest:
             if any(c in path for c in "\t\n\r"):
                 raise PushError(f"managed path contains a tab or newline: {path!r}")

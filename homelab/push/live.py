@@ -43,7 +43,7 @@ def read_script(desired: Desired) -> str:
     calls += [f"dir {q(p)}" for p, _ in dirs(m)]
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
-    calls.append(f"quadlets {q(desired.quadlet_dir)}")
+    calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
 
 

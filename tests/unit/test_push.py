@@ -6,6 +6,7 @@ POSIX sh), and both remote scripts are syntax-checked by dash, the POSIX shell.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -188,9 +189,13 @@ def test_read_script_runs_and_drift_names_every_difference(tmp_path: Path) -> No
     q = Path(root, "etc/containers/systemd")
     q.mkdir(parents=True)
     # web.container edited, the env file missing, motd right content but wrong mode,
-    # an extra Quadlet file, the data dir missing, localtime pointing elsewhere.
+    # extra Quadlet files (every kind podman reads, .artifact too; not a README), the data
+    # dir missing, localtime pointing elsewhere.
     (q / "web.container").write_text("[Container]\nImage=x:2\n")
     (q / "extra.volume").write_text("[Volume]\n")
+    (q / "sub").mkdir()
+    (q / "sub" / "models.artifact").write_text("[Artifact]\n")
+    (q / "README").write_text("not a unit\n")
     Path(root, "etc/motd").write_text("hi\n")
     Path(root, "etc/motd").chmod(0o600)
     os.symlink("/usr/share/zoneinfo/Europe/Berlin", f"{root}/etc/localtime")
@@ -203,7 +208,8 @@ def test_read_script_runs_and_drift_names_every_difference(tmp_path: Path) -> No
     assert "mode 0600, want 0640" in drift[f"{root}/etc/motd"]
     assert f"owner {os.getuid()}:{os.getgid()}, want 0:4" in drift[f"{root}/etc/motd"]
     assert "not linked to /etc/homelab/current/root" in drift[f"{root}/etc/motd"]
-    assert drift[f"{root}/etc/containers/systemd/extra.volume"] == "unmanaged Quadlet file"
+    unmanaged = {k for k, v in drift.items() if v == "unmanaged Quadlet file"}
+    assert unmanaged == {f"{q}/extra.volume", f"{q}/sub/models.artifact"}
     assert drift[f"{root}/var/tank/services/web"] == "directory missing"
     assert "symlink -> /usr/share/zoneinfo/Europe/Berlin" in drift[f"{root}/etc/localtime"]
     assert drift["unit:web.service"].startswith("not active")
@@ -281,7 +287,7 @@ def test_manifest_survives_the_engines_struct() -> None:
     d, _c, _s, h = parts(fileset())
     struct = Struct()
     struct.update({"manifest": d.manifest})
-    back = push.Desired(json_format.MessageToDict(struct)["manifest"], d.units, d.quadlet_dir)
+    back = dataclasses.replace(d, manifest=json_format.MessageToDict(struct)["manifest"])
     assert back == d
     assert json.dumps(back.manifest, sort_keys=True) == json.dumps(d.manifest, sort_keys=True)
     assert push.manifest_tsv(back, h, "g", 1, 1) == push.manifest_tsv(d, h, "g", 1, 1)
