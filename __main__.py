@@ -5,7 +5,6 @@ Thin wiring only: config is validated, the file set planned and checked with the
 input never reaches a machine.
 """
 
-import os
 from pathlib import Path
 
 import pulumi
@@ -74,13 +73,10 @@ if cfg.vm is not None and base_image is not None:
     pulumi.export("ssh_command", vm.ssh_command)
     pulumi.export("console_log", vm.console_log)
 elif cfg.ssh is not None:
-    ssh = cfg.ssh.model_dump()
-    if ssh["private_key_path"]:
-        ssh["private_key_path"] = os.path.expanduser(ssh["private_key_path"])
     pushed = HostPush(
         cfg.host.hostname,
         plan.fileset,
-        ssh,
+        cfg.ssh,
         secrets=secrets,
         health_timeout=cfg.push.health_timeout,
         settle=cfg.push.settle,

@@ -101,7 +101,7 @@ def breakdown(ms: MouseStack, tmp: Path) -> dict[str, float]:
     """One verbose no-change preview, cut into phases (seconds)."""
     log = tmp / "ssh.log"
     log.unlink(missing_ok=True)
-    push.close_shared(push.Connection.from_dict(ms.host.connection()))
+    push.close_shared(push.Connection(**ms.host.connection()))
     env = dict(ms.stack.env, HOMELAB_BENCH_SSH_LOG=str(log))
     env["PATH"] = f"{tmp / 'wrap'}:{env['PATH']}"
     t0 = time.time()
@@ -168,7 +168,7 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
     ms = new_mouse_stack(host, tmp / "mouse")
     st = ms.stack
     floor = floor_stack(tmp)
-    conn = push.Connection.from_dict(host.connection())
+    conn = push.Connection(**host.connection())
     desired = push.Desired.of(ms.plan().fileset)
 
     first = timed(st.up)

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     # Not at run time: the provider's process imports this module on every preview, and
     # homelab.fileset brings pydantic (~0.3 s) that the provider never needs.
     from homelab.fileset import FileSet
+    from homelab.host.config import SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 _SETTINGS = ("connection", "health_timeout", "settle")
@@ -72,7 +73,7 @@ def _old_state(props: Mapping[str, Any]) -> bool:
 
 class HostPushProvider(ResourceProvider):
     def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, push.Desired]:
-        return push.Connection.from_dict(props["connection"]), _desired(props)
+        return push.Connection.from_props(props["connection"]), _desired(props)
 
     def _hashes(self, props: Mapping[str, Any]) -> dict[str, str]:
         return push.desired_hashes(
@@ -126,7 +127,7 @@ class HostPushProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = dict(props, generation="")
-        conn = push.Connection.from_dict(props["connection"])
+        conn = push.Connection.from_props(props["connection"])
         return CreateResult(f"{conn.host}:{conn.port}", self._push(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -189,7 +190,7 @@ class _HostPushResource(Resource):
 
 
 class HostPush(pulumi.ComponentResource):
-    """Push `fileset` to the host at `connection` (homelab.push.Connection fields)."""
+    """Push `fileset` to the host `ssh` names (checked when the stack was read: kept as is)."""
 
     generation: pulumi.Output[str]
     applied_at: pulumi.Output[str]
@@ -201,7 +202,7 @@ class HostPush(pulumi.ComponentResource):
         self,
         name: str,
         fileset: FileSet,
-        connection: Mapping[str, Any],
+        ssh: SshConfig,
         secrets: Mapping[str, pulumi.Input[str]] | None = None,
         health_timeout: int = 90,
         settle: int = 5,
@@ -209,14 +210,13 @@ class HostPush(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("homelab:push:HostPush", name, None, opts)
-        conn = push.Connection.from_dict(connection)  # fails early on a missing host key
         fs = fileset
         secret_files: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             pulumi.Output.all(**(secrets or {})).apply(lambda vals: push.secret_contents(fs, vals))
         )
         desired = push.Desired.of(fs)
         props: dict[str, Any] = {
-            "connection": conn.to_dict(),
+            "connection": ssh.model_dump(),
             "manifest": desired.manifest,
             "units": list(desired.units),
             "quadlet_dir": desired.quadlet_dir,

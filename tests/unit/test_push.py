@@ -20,9 +20,11 @@ from pathlib import Path
 import pytest
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
+from pydantic import ValidationError
 
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.host.config import SshConfig
 
 REPO = Path(__file__).resolve().parents[2]
 HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyForTestsOnlyxxxxxxxxxxxxxxxx"
@@ -58,11 +60,19 @@ def parts(fs: FileSet) -> tuple[push.Desired, dict[str, str], dict[str, str], di
     return d, c, s, push.desired_hashes(d.manifest, c, s)
 
 
-def test_connection_requires_pinned_host_key() -> None:
-    with pytest.raises(push.PushError, match="host_key is required"):
-        push.Connection.from_dict({"host": "mouse.lan"})
-    c = push.Connection.from_dict({"host": "mouse.lan", "host_key": HK + " comment"})
-    assert c.host_key == HK and c.user == "core" and c.use_sudo
+def test_ssh_settings_pass_through_as_checked() -> None:
+    # One shape: what the stack's homelab:ssh checked is what the provider connects with,
+    # after the engine's Struct (numbers as floats) — no second check, nothing renamed.
+    ssh = SshConfig(host="mouse.lan", port=2222, host_key=HK + " comment", sudo=False)
+    struct = Struct()
+    struct.update({"connection": ssh.model_dump()})
+    conn = push.Connection.from_props(json_format.MessageToDict(struct)["connection"])
+    assert dataclasses.asdict(conn) == ssh.model_dump()
+    assert conn == push.Connection("mouse.lan", HK, 2222, "core", None, False)
+    assert isinstance(conn.port, int)  # "-p 2222.0" would not connect
+    assert {f.name for f in dataclasses.fields(push.Connection)} == set(SshConfig.model_fields)
+    with pytest.raises(ValidationError, match="host_key"):
+        SshConfig(host="mouse.lan")  # type: ignore[call-arg]
 
 
 def test_ssh_argv_pins_the_key_and_uses_sudo_for_core() -> None:
