@@ -16,15 +16,18 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from pydantic import ValidationError
 
+from components.push import HostPushProvider
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import SshConfig
+from homelab.manifest import dirs, files, links, mode, owner, sha256
 
 REPO = Path(__file__).resolve().parents[2]
 HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyForTestsOnlyxxxxxxxxxxxxxxxx"
@@ -315,3 +318,119 @@ def test_the_providers_imports_stay_light() -> None:
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert p.stdout.strip() == "[]"
+
+
+# HostPushProvider (components/push.py) on its own, the host behind homelab.push's read_live
+# and apply replaced: what the engine's check/diff/create/update/read get from it.
+
+
+class FakeHost:
+    """`read_live` and `apply` at the homelab.push boundary: a host holding `files`
+    (path -> content), with every unit active, that records each apply."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> None:
+        self.files = dict(files)
+        self.applied: list[push.Desired] = []
+        monkeypatch.setattr(push, "read_live", self.read_live)
+        monkeypatch.setattr(push, "apply", self.apply)
+
+    def read_live(self, conn: push.Connection, desired: push.Desired) -> push.LiveState:
+        m = desired.manifest
+        return push.LiveState(
+            generation="g-live",
+            files={
+                p: push.LiveFile(sha256(self.files[p]), mode(f), *owner(f), "link")
+                if p in self.files
+                else None
+                for p, f in files(m)
+            },
+            dirs={p: (mode(d), *owner(d)) for p, d in dirs(m)},
+            links=dict(links(m)),
+            units=dict.fromkeys(desired.units, "active"),
+        )
+
+    def apply(
+        self, conn: push.Connection, desired: push.Desired, contents, secrets, *timing
+    ) -> push.ApplyResult:
+        self.applied.append(desired)
+        self.files = {**contents, **secrets}
+        return push.ApplyResult("g-new", ["web.service"], [], [], "HOMELAB-OK g-new\n")
+
+
+def provider_inputs(fs: FileSet) -> dict:
+    """HostPush's inputs for `fs`, as the program registers them (secrets resolved)."""
+    d = push.Desired.of(fs)
+    ssh = SshConfig(host="mouse.lan", host_key=HK)
+    return {
+        "connection": ssh.model_dump(),
+        "manifest": d.manifest,
+        "units": list(d.units),
+        "quadlet_dir": d.quadlet_dir,
+        "quadlet_exts": list(d.quadlet_exts),
+        "contents": push.plain_contents(fs),
+        "secret_contents": push.secret_contents(fs, {"pw": "hunter2"}),
+        "health_timeout": 30,
+        "settle": 1,
+    }
+
+
+def test_provider_diff_is_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    p = HostPushProvider()
+    olds = p.create(inputs).outs
+    same = p.check(olds, inputs).inputs
+    assert same["drift"] == {} and not p.diff("id", olds, same).changes
+    host.files["/etc/motd"] = "edited by hand\n"
+    drifted = p.check(olds, inputs).inputs
+    assert list(drifted["drift"]) == ["/etc/motd"]
+    assert p.diff("id", olds, drifted).changes
+    assert p.diff("id", olds, {**same, "settle": 9}).changes  # a setting changed
+
+
+def test_provider_update_applies_and_clears_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {})
+    p = HostPushProvider()
+    olds = p.create(inputs).outs
+    assert len(host.applied) == 1 and olds["generation"] == "g-new"  # the first push applies
+    host.files["/etc/motd"] = "edited by hand\n"
+    news = p.check(olds, inputs).inputs
+    outs = p.update("id", olds, news).outs
+    assert len(host.applied) == 2 and host.applied[-1] == push.Desired.of(fs)
+    assert host.files["/etc/motd"] == "hi\n"
+    assert outs["drift"] == {} and outs["healed"] == news["drift"] == {"/etc/motd": ANY}
+    assert outs["generation"] == "g-new" and outs["restarted"] == ["web.service"]
+    # A settings-only update pushes nothing.
+    outs = p.update("id", outs, {**p.check(outs, inputs).inputs, "settle": 9}).outs
+    assert len(host.applied) == 2 and outs["drift"] == {} and outs["healed"] == {}
+
+
+def test_provider_state_from_before_the_one_manifest_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # State pushed by an older homelab ({files, dirs, links, units, quadlet_dir}): one
+    # update rewrites it and applies nothing when the host has no drift; a refresh first
+    # says what to do.
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    p = HostPushProvider()
+    old_manifest = {"files": {}, "dirs": {}, "links": {}, "units": [], "quadlet_dir": "/q"}
+    olds = {
+        **{k: v for k, v in inputs.items() if k not in ("units", "quadlet_dir", "quadlet_exts")},
+        "manifest": old_manifest,
+        "generation": "g-old",
+        "drift": {},
+    }
+    with pytest.raises(push.PushError, match="run `pulumi up` once"):
+        p.read("id", olds)
+    news = p.check(olds, inputs).inputs
+    assert news["drift"] == {} and p.diff("id", olds, news).changes
+    outs = p.update("id", olds, news).outs
+    assert host.applied == [] and outs["generation"] == "g-old"
+    assert outs["manifest"] == inputs["manifest"]
+    assert not p.diff("id", outs, p.check(outs, inputs).inputs).changes
+    assert p.read("id", outs).outs["drift"] == {}
