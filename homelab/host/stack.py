@@ -35,7 +35,7 @@ from homelab.inputs import (
     string_problem,
     value_problems,
 )
-from homelab.vmconfig import VmConfig
+from homelab.vm.config import VmConfig
 
 INHERITED = ("host", "containers")
 Keys = tuple[str | int, ...]
