@@ -14,60 +14,51 @@ from homelab.vm.host import LIBVIRT_KINDS, clear_stale
 
 GIB = 1024**3
 
-# Adds the serial console's log file, and (when unconfined) turns off the security driver
-# for this throwaway VM: AppArmor's virt-aa-helper and SELinux's svirt labelling do not
-# know the fw_cfg Ignition file and deny qemu reading it (terraform-provider-libvirt#142).
-# The provider writes the console as <console><target type="serial"/></console> and no
-# <serial>; libvirt makes serial0 from that console, log included.
-_XSLT = """<?xml version="1.0" ?>
+_IDENTITY = """<?xml version="1.0" ?>
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
   <xsl:output omit-xml-declaration="yes" indent="yes"/>
   <xsl:template match="node()|@*">
     <xsl:copy><xsl:apply-templates select="node()|@*"/></xsl:copy>
-  </xsl:template>
-  <xsl:template match="/domain/devices/console[1]">
+  </xsl:template>"""
+
+
+def _xslt(*templates: str) -> str:
+    """A stylesheet that copies the provider's XML as it is, but for `templates`."""
+    return f"{_IDENTITY}{''.join(templates)}\n</xsl:stylesheet>\n"
+
+
+def _append(match: str, child: str) -> str:
+    """A template that copies the element `match` selects and appends `child` to it."""
+    return f"""
+  <xsl:template match="{match}">
     <xsl:copy>
       <xsl:apply-templates select="node()|@*"/>
-      <log file="{log}" append="on"/>
-    </xsl:copy>
-  </xsl:template>{seclabel}
-</xsl:stylesheet>
-"""
-_SECLABEL = """
-  <xsl:template match="/domain">
-    <xsl:copy>
-      <xsl:apply-templates select="node()|@*"/>
-      <seclabel type="none"/>
+      {child}
     </xsl:copy>
   </xsl:template>"""
 
-# The pool directory holds the Ignition (secrets) as a 0644 file, a mode the provider fixes
-# for every volume: only the daemon and qemu's group may enter the directory (homelab/vm/host.py).
-_POOL_XSLT = """<?xml version="1.0" ?>
-<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
-  <xsl:output omit-xml-declaration="yes" indent="yes"/>
-  <xsl:template match="node()|@*">
-    <xsl:copy><xsl:apply-templates select="node()|@*"/></xsl:copy>
-  </xsl:template>
-  <xsl:template match="/pool/target">
-    <xsl:copy>
-      <xsl:apply-templates select="node()|@*"/>
-      <permissions><mode>{mode}</mode>{group}</permissions>
-    </xsl:copy>
-  </xsl:template>
-</xsl:stylesheet>
-"""
-
 
 def domain_xslt(log_path: str, unconfined: bool) -> str:
-    return _XSLT.replace("{log}", log_path).replace("{seclabel}", _SECLABEL if unconfined else "")
+    """Adds the serial console's log file, and (when unconfined) turns off the security
+    driver for this throwaway VM: AppArmor's virt-aa-helper and SELinux's svirt labelling
+    do not know the fw_cfg Ignition file and deny qemu reading it
+    (terraform-provider-libvirt#142). The provider writes the console as
+    <console><target type="serial"/></console> and no <serial>; libvirt makes serial0 from
+    that console, log included."""
+    log = _append("/domain/devices/console[1]", f'<log file="{log_path}" append="on"/>')
+    return _xslt(log, _append("/domain", '<seclabel type="none"/>') if unconfined else "")
 
 
 def pool_xslt(qemu_gid: int | None) -> str:
-    """0710 with qemu's group; 0700 when qemu runs as the daemon's own user (no DAC model)."""
+    """The pool directory holds the Ignition (secrets) as a 0644 file, a mode the provider
+    fixes for every volume: only the daemon and qemu's group may enter the directory
+    (homelab/vm/host.py). 0710 with qemu's group; 0700 when qemu runs as the daemon's own
+    user (no DAC model)."""
     if qemu_gid is None:
-        return _POOL_XSLT.replace("{mode}", "0700").replace("{group}", "")
-    return _POOL_XSLT.replace("{mode}", "0710").replace("{group}", f"<group>{qemu_gid}</group>")
+        perms = "<permissions><mode>0700</mode></permissions>"
+    else:
+        perms = f"<permissions><mode>0710</mode><group>{qemu_gid}</group></permissions>"
+    return _xslt(_append("/pool/target", perms))
 
 
 @dataclass(frozen=True)
