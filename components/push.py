@@ -153,7 +153,7 @@ class HostPushProvider(ResourceProvider):
 
 def _split_hashes(desired: push.Desired, hashes: Mapping[str, str]) -> dict[str, dict[str, str]]:
     """`hashes` (plain files) and `secret_hashes` (a secret output)."""
-    secret = {p for p, h in hashes.items() if desired.manifest[p]["secret"]}
+    secret = {p for p in hashes if desired.manifest[p]["secret"]}
     return {
         "hashes": {p: h for p, h in hashes.items() if p not in secret},
         "secret_hashes": {p: h for p, h in hashes.items() if p in secret},

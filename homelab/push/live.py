@@ -130,8 +130,9 @@ def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) 
         lt = live.links.get(path)
         if lt != target:
             drift[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+    managed = {p for p, _ in files(m)}
     for q in sorted(live.quadlets):
-        if q not in m:
+        if q not in managed:
             drift[q] = "unmanaged Quadlet file"
     for u in desired.units:
         state = live.units.get(u, "")
