@@ -83,7 +83,7 @@ MILESTONES = [
     ("required", r"GetRequiredPackages\(.*\) success"),
     ("run", r"langhost\[python\]\.Run\(.*\) executing"),
     ("stack", r"registering resource: ty=pulumi:pulumi:Stack"),
-    ("first_res", r"registering resource: ty=(?!pulumi:pulumi:Stack)"),
+    ("first_res", r"registering resource: ty=homelab:"),
     ("dyn_reg", r"registering resource: ty=pulumi-python:dynamic:Resource"),
     ("cmd_launch", r"Launching plugin 'command \(resource\)'"),
     ("cmd_ready", r"CheckConfig\(urn:[^)]*pulumi:providers:command"),
