@@ -49,7 +49,7 @@ DYN_FLOOR_PROGRAM = """import pulumi
 from pulumi.dynamic import CheckResult, DiffResult, CreateResult, Resource, ResourceProvider
 
 
-class Noop(ResourceProvider):  # the dynamic provider's own cost: no work in any call
+class NoopProvider(ResourceProvider):  # the dynamic provider's own cost: no work at all
     def check(self, olds, news):
         return CheckResult(news, [])
 
@@ -60,7 +60,12 @@ class Noop(ResourceProvider):  # the dynamic provider's own cost: no work in any
         return CreateResult("noop", props)
 
 
-Resource(Noop(), "noop", {"x": 1})
+class Noop(Resource):
+    def __init__(self, name):
+        super().__init__(NoopProvider(), name, {"x": 1})
+
+
+Noop("noop")
 """
 SSH_WRAPPER = """#!/bin/sh
 # bench: timestamps every ssh call into $HOMELAB_BENCH_SSH_LOG, then runs the real client.
