@@ -181,3 +181,29 @@ def test_vm_values_in_shape_are_kept(tmp_path):
         "/srv/vm/pool",
         "~/.cache/homelab/images",
     )
+
+
+def test_own_pool_is_refused_when_the_ignition_carries_secrets(tmp_path):
+    vm = {
+        "homelab:base_stack": "mouse",
+        "homelab:host": {"hostname": "v", "secrets_in_ignition": True},
+        "homelab:vm": {**VM_OK, "pool": "default"},
+    }
+    mouse = {
+        "homelab:host": {"hostname": "m"},
+        "homelab:containers": {"web": {"secrets": {"PW": "webPassword"}}},
+    }
+    p = _project(tmp_path, mouse, vm)
+    (p / "containers" / "web.container").write_text("[Container]\nImage=x\n")
+    with pytest.raises(ConfigError) as e:
+        _load(p, "vm-test")
+    lines = (p / "Pulumi.vm-test.yaml").read_text().splitlines()
+    line_no = next(i for i, ln in enumerate(lines, 1) if ln.startswith("  homelab:vm:"))
+    assert (
+        f"Pulumi.vm-test.yaml:{line_no}: homelab:vm: pool 'default' with host.secrets_in_ignition"
+        in str(e.value)
+    )
+    vm["homelab:host"]["secrets_in_ignition"] = False
+    (tmp_path / "ok").mkdir()
+    p = _project(tmp_path / "ok", mouse, vm)
+    assert _load(p, "vm-test").vm.pool == "default"  # type: ignore[union-attr]
