@@ -44,9 +44,13 @@ def domain_xslt(log_path: str, unconfined: bool) -> str:
     do not know the fw_cfg Ignition file and deny qemu reading it
     (terraform-provider-libvirt#142). The provider writes the console as
     <console><target type="serial"/></console> and no <serial>; libvirt makes serial0 from
-    that console, log included."""
+    that console, log included. It also adds a spice display that listens on 127.0.0.1 with
+    no password: any local user could take the VM's console, so it is dropped (the serial
+    console and its log are the way in)."""
     log = _append("/domain/devices/console[1]", f'<log file="{log_path}" append="on"/>')
-    return _xslt(log, _append("/domain", '<seclabel type="none"/>') if unconfined else "")
+    no_display = '\n  <xsl:template match="/domain/devices/graphics"/>'
+    seclabel = _append("/domain", '<seclabel type="none"/>') if unconfined else ""
+    return _xslt(log, no_display, seclabel)
 
 
 def pool_xslt(qemu_gid: int | None) -> str:
