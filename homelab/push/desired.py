@@ -114,6 +114,8 @@ def manifest_tsv(
     for path, target in sorted(manifest["links"].items()):
         rows.append(f"L\t{path}\t{target}")
     rows += [f"U\t{u}" for u in manifest["units"]]
+    # Secret files: apply.sh keeps them in the live generation only.
+    rows += [f"S\t{p}" for p, f in sorted(manifest["files"].items()) if f["secret"]]
     return "\n".join(rows) + "\n"
 
 
