@@ -36,7 +36,15 @@ from pathlib import Path
 import pytest
 
 from tests.e2e import vmlab
-from tests.e2e.generations import HOMELAB, duplicates, generations, incomplete, leftovers, settle
+from tests.e2e.generations import (
+    HOMELAB,
+    duplicates,
+    generations,
+    incomplete,
+    leftovers,
+    recover,
+    settle,
+)
 from tests.e2e.mouse_stack import MouseStack, new_mouse_stack
 from tests.e2e.simhost import SimHost
 
@@ -112,24 +120,6 @@ def _kill_up(lab: Lab, log: Path, wait: Callable[[], bool], delay: float) -> flo
     return time.monotonic() - t0
 
 
-def _recover(lab: Lab) -> list[str]:
-    """README's steps after a killed `pulumi up`; returns the ones that were needed."""
-    st, steps = lab.ms.stack, ["up"]
-    r = st.up(check=False)
-    text = r.stdout + r.stderr
-    if "failed to load checkpoint" in text:
-        assert vmlab.repair_truncated_attrs(st.project.parent / "state"), text
-        steps.append("repair .attrs")
-        r = st.up(check=False)
-        text = r.stdout + r.stderr
-    if r.returncode != 0:
-        assert "pulumi cancel" in text, text  # the engine names the step itself
-        st.run("cancel", "--yes")
-        steps += ["cancel", "up"]
-        st.up()
-    return steps
-
-
 def test_up_killed_at_random_moments_leaves_old_or_new_and_converges(lab: Lab) -> None:
     ms, host = lab.ms, lab.ms.host
     seed = int(os.environ.get("HOMELAB_KILL_SEED") or random.SystemRandom().randrange(10**6))
@@ -164,7 +154,7 @@ def test_up_killed_at_random_moments_leaves_old_or_new_and_converges(lab: Lab) -
         landed = "new" if tree == new else "old"
         outcomes[landed] += 1
 
-        steps = _recover(lab)
+        steps = recover(ms.stack, ms.project.parent / "state")
         assert host.tree(paths) == new, f"kill {i} ({what}): the next up did not converge"
         assert incomplete(host) == []
         for u in sorted(new_plan.fileset.units):
