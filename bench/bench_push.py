@@ -5,6 +5,8 @@ homelab:ssh pointed at the sim host) is pushed once, then these run interleaved,
 so machine noise hits them alike:
 
   floor      `pulumi preview` of a zero-resource program on the same language host (uv)
+  dynfloor   the same with one no-op dynamic resource: the floor plus what Pulumi's dynamic
+             provider costs by itself (its process: python + `import pulumi` + gRPC)
   preview    a no-change `pulumi preview -s mouse`
   up         a no-change `pulumi up --yes -s mouse` (its preview, then the update)
   read       the host read alone (homelab.push.read_live: one SSH connection, no engine)
@@ -43,6 +45,28 @@ from tests.e2e.pulumi_cli import Stack, _unpackaged, new_stack  # noqa: E402
 from tests.e2e.simhost import SimHost, start_simhost, stop_simhost  # noqa: E402
 
 FLOOR_PROGRAM = "import pulumi  # zero resources: the engine + language host floor\n"
+DYN_FLOOR_PROGRAM = """import pulumi
+from pulumi.dynamic import CheckResult, DiffResult, CreateResult, Resource, ResourceProvider
+
+
+class NoopProvider(ResourceProvider):  # the dynamic provider's own cost: no work at all
+    def check(self, olds, news):
+        return CheckResult(news, [])
+
+    def diff(self, id_, olds, news):
+        return DiffResult(changes=False)
+
+    def create(self, props):
+        return CreateResult("noop", props)
+
+
+class Noop(Resource):
+    def __init__(self, name):
+        super().__init__(NoopProvider(), name, {"x": 1})
+
+
+Noop("noop")
+"""
 SSH_WRAPPER = """#!/bin/sh
 # bench: timestamps every ssh call into $HOMELAB_BENCH_SSH_LOG, then runs the real client.
 s=$(date +%s.%N)
@@ -59,16 +83,16 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
-def floor_stack(tmp: Path) -> Stack:
-    project = tmp / "floor"
+def floor_stack(tmp: Path, name: str = "floor", program: str = FLOOR_PROGRAM) -> Stack:
+    project = tmp / name
     project.mkdir()
     (project / "Pulumi.yaml").write_text(
-        "name: floor\nruntime:\n  name: python\n  options:\n    toolchain: uv\n"
+        f"name: {name}\nruntime:\n  name: python\n  options:\n    toolchain: uv\n"
     )
-    (project / "__main__.py").write_text(FLOOR_PROGRAM)
+    (project / "__main__.py").write_text(program)
     # Unpackaged, as every test copy: `uv sync` there must not repoint the shared venv.
     _unpackaged(project)
-    st = new_stack(project, tmp / "floor-state", "e2e-floor")
+    st = new_stack(project, tmp / f"{name}-state", f"e2e-{name}")
     st.run("up", "--yes", "--skip-preview")
     return st
 
@@ -83,7 +107,7 @@ MILESTONES = [
     ("required", r"GetRequiredPackages\(.*\) success"),
     ("run", r"langhost\[python\]\.Run\(.*\) executing"),
     ("stack", r"registering resource: ty=pulumi:pulumi:Stack"),
-    ("first_res", r"registering resource: ty=(?!pulumi:pulumi:Stack)"),
+    ("first_res", r"registering resource: ty=homelab:"),
     ("dyn_reg", r"registering resource: ty=pulumi-python:dynamic:Resource"),
     ("cmd_launch", r"Launching plugin 'command \(resource\)'"),
     ("cmd_ready", r"CheckConfig\(urn:[^)]*pulumi:providers:command"),
@@ -167,6 +191,7 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
     ms = new_mouse_stack(host, tmp / "mouse")
     st = ms.stack
     floor = floor_stack(tmp)
+    dynfloor = floor_stack(tmp, "dynfloor", DYN_FLOOR_PROGRAM)
     conn = push.Connection.from_dict(host.connection())
     manifest = push.build_manifest(ms.plan().fileset)
 
@@ -179,9 +204,11 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
         # No shared connection left from the previous command: a fresh SSH handshake.
         push.close_shared(conn)
 
-    res: dict[str, list[float]] = {k: [] for k in ("floor", "read", "preview", "warm", "up")}
+    kinds = ("floor", "dynfloor", "read", "preview", "warm", "up")
+    res: dict[str, list[float]] = {k: [] for k in kinds}
     for _ in range(n):
         res["floor"].append(timed(lambda: floor.run("preview")))
+        res["dynfloor"].append(timed(lambda: dynfloor.run("preview")))
         cold()
         res["preview"].append(timed(lambda: st.preview("--expect-no-changes")))
         res["warm"].append(timed(lambda: st.preview("--expect-no-changes")))
@@ -201,6 +228,11 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
         f"warm {med['warm'] / base:.2f}"
     )
     print(f"no-change up / (floor + read) = {med['up'] / base:.2f}")
+    dyn = med["preview"] / (med["dynfloor"] + med["read"])
+    print(
+        f"no-change preview / (dynfloor + read) = {dyn:.2f}: against the engine's floor with "
+        f"a dynamic provider in it (that provider alone: {med['dynfloor'] - med['floor']:+.2f} s)"
+    )
 
     log = tmp / "ssh-count.log"
     counted = Stack(st.project, st.name, dict(st.env, HOMELAB_BENCH_SSH_LOG=str(log)))

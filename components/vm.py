@@ -16,7 +16,9 @@ GIB = 1024**3
 # for this throwaway VM: AppArmor's virt-aa-helper and SELinux's svirt labelling do not
 # know the fw_cfg Ignition file and deny qemu reading it (terraform-provider-libvirt#142).
 # The provider writes the console as <console><target type="serial"/></console> and no
-# <serial>; libvirt makes serial0 from that console, log included.
+# <serial>; libvirt makes serial0 from that console, log included. It also adds a spice
+# display that listens on 127.0.0.1 with no password: any local user could take the VM's
+# console, so it is dropped (the serial console and its log are the way in).
 _XSLT = """<?xml version="1.0" ?>
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
   <xsl:output omit-xml-declaration="yes" indent="yes"/>
@@ -28,7 +30,8 @@ _XSLT = """<?xml version="1.0" ?>
       <xsl:apply-templates select="node()|@*"/>
       <log file="{log}" append="on"/>
     </xsl:copy>
-  </xsl:template>{seclabel}
+  </xsl:template>
+  <xsl:template match="/domain/devices/graphics"/>{seclabel}
 </xsl:stylesheet>
 """
 _SECLABEL = """

@@ -29,12 +29,12 @@ from homelab.host.config import (
 from homelab.inputs import (
     STACK_FILE_MAX,
     InputError,
-    load_yaml,
     read_file,
     stack_name_problem,
     string_problem,
     value_problems,
 )
+from homelab.stackyaml import load_yaml
 from homelab.vmconfig import VmConfig
 
 INHERITED = ("host", "containers")

@@ -14,6 +14,7 @@ PURE = [
     "homelab/fileset.py",
     "homelab/program.py",
     "homelab/inputs.py",
+    "homelab/stackyaml.py",
 ]
 # What only the edges may use: the Pulumi SDK and providers, processes, and the edge modules.
 EFFECTS = ("pulumi", "pulumi_command", "pulumi_libvirt", "subprocess", "components")
