@@ -174,15 +174,15 @@ def test_apply_fsyncs_before_the_switch(ms: MouseStack, tmp_path: Path) -> None:
     lines = log.read_text().splitlines()
     tmp, cur = r'"/etc/homelab/\.current\.homelab-tmp"', r'"/etc/homelab/current"'
     # mv tries renameat2(RENAME_NOREPLACE) first (EEXIST), then renameat: the one that worked.
-    rename = re.compile(rf"rename\w*\(.*{tmp}.*{cur}.*\) = 0$")
+    rename = re.compile(rf"rename\w*\(.*{tmp}.*{cur}.*\)\s+= 0$")
     switch = [i for i, ln in enumerate(lines) if rename.search(ln)]
     assert len(switch) == 1, f"no single switch in the trace:\n{log.read_text()[-3000:]}"
 
     def synced(part: list[str]) -> set[str]:
-        # fsync(3</var/lib/homelab-sim/root/etc/homelab/...>) or (</etc/homelab/...>)
+        # `fsync(3</etc/homelab/...>)   = 0` (strace pads short lines before the result)
         out = set()
         for ln in part:
-            m = re.search(r"\bf(?:data)?sync\(\d+<([^>]*)>\) = 0", ln)
+            m = re.search(r"\bf(?:data)?sync\(\d+<([^>]*)>\)\s+= 0", ln)
             if m:
                 out.add(re.sub(r"^.*?(?=/etc/homelab)", "", m.group(1)))
         return out
