@@ -95,6 +95,8 @@ def manifest_tsv(
     rows += [f"D\t{path}\t{_facts(d)}" for path, d in dirs(desired.manifest)]
     rows += [f"L\t{path}\t{target}" for path, target in links(desired.manifest)]
     rows += [f"U\t{u}" for u in desired.units]
+    # Secret files: apply.sh keeps them in the live generation only.
+    rows += [f"S\t{path}" for path, f in files(desired.manifest) if f["secret"]]
     return "\n".join(rows) + "\n"
 
 

@@ -45,8 +45,10 @@ class SimHost:
             )
         )
 
-    def sh(self, script: str, check: bool = True) -> str:
-        p = _run([str(SIM), "ssh", script])
+    def sh(self, script: str, check: bool = True, stdin: str | None = None) -> str:
+        """Run `script` as root on the host. Secret values go in `stdin`, never in `script`
+        (it is an argument of ssh and of the host's shell: visible in their process lists)."""
+        p = _run([str(SIM), "ssh", script], input=stdin)
         if check and p.returncode != 0:
             raise AssertionError(f"sim host command failed ({p.returncode}): {script}\n{p.stderr}")
         return p.stdout

@@ -140,6 +140,8 @@ def test_tar_holds_script_manifest_and_every_file() -> None:
         rows = mf.read().decode().splitlines()
     assert "I\t20260101T000000Z-abcdef12" in rows
     assert "T\t30\t5" in rows and "U\tweb.service" in rows
+    # Secret files are named, so apply.sh can keep them out of every generation but the live one.
+    assert [r for r in rows if r.startswith("S\t")] == ["S\t/etc/homelab/env/web.env"]
     assert (
         f"F\t/etc/containers/systemd/web.container\t644\t0\t0\t"
         f"{h['/etc/containers/systemd/web.container']}\tweb.service"

@@ -25,12 +25,25 @@ fail() {
     exit 1
 }
 # Test-only kill points: honoured only where the marker exists (the simulated host).
+# "POINT" kills this script there; "freeze POINT" stops it there and says so in
+# /etc/homelab-sim/frozen, for a test that then cuts the host's power.
 hook() {
     [ -f /etc/homelab-sim/kill-at ] || return 0
-    [ "$(cat /etc/homelab-sim/kill-at)" = "$1" ] || return 0
-    rm -f /etc/homelab-sim/kill-at
-    kill -9 $$
+    case $(cat /etc/homelab-sim/kill-at) in
+    "$1")
+        rm -f /etc/homelab-sim/kill-at
+        kill -9 $$
+        ;;
+    "freeze $1")
+        rm -f /etc/homelab-sim/kill-at
+        echo "$1" >/etc/homelab-sim/frozen
+        kill -STOP $$
+        ;;
+    esac
 }
+# Durable before visible: fsync(2) each path given (files and directories; coreutils `sync
+# FILE...`), or everything where that form is missing.
+durable() { sync -- "$@" 2>/dev/null || sync; }
 # Before the switch a failure removes the staged dir: nothing else has changed yet.
 abort() {
     cd /
@@ -38,6 +51,12 @@ abort() {
     fail "$@"
 }
 lines() { awk -F'\t' -v k="$1" '$1 == k' "$2" 2>/dev/null || true; }
+# Removes the secret files (S rows) from generation $1's tree.
+scrub() {
+    { lines S "$M"; lines S "$1/manifest.tsv"; } | cut -f2 | sort -u | while read -r p; do
+        rm -f "$1/root$p"
+    done
+}
 # Atomic symlink replace: rename(2) over the old path.
 relink() { # TARGET PATH
     t="$(dirname "$2")/.$(basename "$2").homelab-tmp"
@@ -82,6 +101,15 @@ if [ -d "$d/root$Q" ]; then
         abort "$(printf 'quadlet rejected the new units (exit %s): %s' "$rc" "$bad")"
     fi
 fi
+# Data directories get chowned and chmodded: never through a symlink (it could point
+# anywhere, e.g. at an admin's home). Each level from the volume root down is checked.
+while IFS="$TAB" read -r _ p _; do
+    if [ -L "$p" ]; then
+        abort "data directory $p is a symlink (to $(readlink "$p")); homelab never chowns or \
+chmods through one: replace it with a directory. Host unchanged."
+    fi
+    [ ! -e "$p" ] || [ -d "$p" ] || abort "data directory $p exists but is not a directory"
+done <"$d/dirs"
 hook staged
 
 # 3. What changes: compare the live (resolved) content with the new one.
@@ -120,6 +148,7 @@ ng=$G/$gen
 [ -e "$ng" ] && gen=$gen-r$$ && ng=$G/$gen
 mv -T "$d" "$ng"
 d=$ng
+M=$d/manifest.tsv
 if [ -z "$cur" ] || [ ! -d "$cur" ]; then
     # First push: an empty generation stands for "nothing managed yet".
     cur=$G/000000-empty
@@ -143,16 +172,29 @@ done <"$d/files"
 # Data directories: created and owned, never removed.
 while IFS="$TAB" read -r _ p mode uid gid; do
     mkdir -p "$p"
-    chown "$uid:$gid" "$p"
+    [ ! -L "$p" ] || fail "data directory $p became a symlink; not chowned"
+    chown -h "$uid:$gid" "$p"
     chmod "$mode" "$p"
 done <"$d/dirs"
-hook before-switch
 
 # 6. The switch: one rename(2). Units to restart are recorded first, so a kill right after
 #    the switch still gets them restarted by the next push.
 cat "$d/restart" "$d/start" >"$B/.pending.tmp"
+# A power cut must find the old set or the new one complete: everything the switch makes
+# visible (the new generation, files recorded into the current one, the links and data
+# directories made above, pending) is on disk before the rename, and the rename itself is
+# fsynced in its directory right after.
+{
+    find "$ng" "$cur"
+    cut -f2 "$d/files" "$d/dirs" | while read -r p; do dirname "$p"; done
+    printf '%s\n' "$B/.pending.tmp" "$G" "$B"
+} | sort -u >"$d/durable"
+# shellcheck disable=SC2046 # paths hold no whitespace (homelab.push checks them)
+durable $(cat "$d/durable")
 mv -f "$B/.pending.tmp" "$B/pending"
+hook before-switch
 relink "$ng" "$B/current"
+durable "$B"
 say "HOMELAB-SWITCHED $gen"
 hook after-switch
 
@@ -244,6 +286,7 @@ if [ -n "$unhealthy" ]; then
     done
     rm -f "$B/pending"
     mv -T "$ng" "$ng.failed"
+    scrub "$ng.failed"
     fail "$(printf '%s did not stay active (%s); rolled back to generation %s.\n' \
         "$unhealthy" "$state" "${cur##*/}")
 $(printf 'journalctl -u %s -n 30:\n%s' "$unhealthy" "$journal")"
@@ -253,10 +296,27 @@ rm -f "$B/pending"
 while read -r u; do say "HOMELAB-RESTARTED $u"; done <"$d/restart"
 while read -r u; do say "HOMELAB-STARTED $u"; done <"$d/start"
 while read -r u; do say "HOMELAB-STOPPED $u"; done <"$d/removed"
+# One generation per content: the same content pushed again (a push whose client was killed,
+# retried; the restarts of an interrupted push) leaves only the live copy.
+dig=${gen#*-}
+dig=${dig%%-r*}
+for g in "$G"/*-"$dig" "$G"/*-"$dig"-r*; do
+    [ -d "$g" ] && [ "$g" != "$ng" ] && rm -rf "$g"
+done
 # Keep the newest few generations (ids sort by time); never the live one.
 ls -1 "$G" | sort | head -n -6 | while read -r old; do
     [ "$G/$old" = "$ng" ] || rm -rf "${G:?}/$old"
 done
-# Stale staging dirs of killed pushes.
+# Secret files live in the live generation only: the older ones (kept for inspection) lose
+# theirs once this one is live; a rollback of the next push returns to this one, which keeps
+# them. Paths are the secret files of this manifest and of that generation's own.
+for g in "$G"/*; do
+    [ "$g" != "$ng" ] && [ -d "$g/root" ] || continue
+    scrub "$g"
+done
+# Stale staging dirs and temporary links of killed pushes.
 for x in "$B"/.incoming.*; do [ -e "$x" ] && rm -rf "$x"; done
+{ cut -f2 "$d/files" "$d/links" "$d/gone-paths"; echo "$B/current"; } | while read -r p; do
+    rm -f "$(dirname "$p")/.$(basename "$p").homelab-tmp"
+done
 say "HOMELAB-OK $gen"
