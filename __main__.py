@@ -14,7 +14,7 @@ from components.host import Host, HostArgs
 from components.push import HostPush
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
-from homelab.program import program_config
+from homelab.program import exit_quietly_on_interrupt, program_config
 from homelab.tools import ToolError, check_plan
 from homelab.vmhost import VmHostError, qemu_gid, read_capabilities
 from homelab.vmimage import (
@@ -25,6 +25,7 @@ from homelab.vmimage import (
     preview_notice,
 )
 
+exit_quietly_on_interrupt()
 PROJECT_DIR = Path(__file__).resolve().parent
 stack = pulumi.get_stack()
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi.dynamic import (
+    CheckFailure,
     CheckResult,
     CreateResult,
     DiffResult,
@@ -68,7 +69,12 @@ class HostPushProvider(ResourceProvider):
         if not _known(news):
             return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
         conn, manifest = self._parts(news)
-        live = push.read_live(conn, manifest)
+        try:
+            live = push.read_live(conn, manifest)
+        except push.PushError as exc:
+            # A check failure is shown by the engine as one line; an exception would add
+            # the provider's traceback to it.
+            return CheckResult(news, [CheckFailure("", str(exc))])
         news["drift"] = push.compute_drift(manifest, self._hashes(news), live)
         news["live_generation"] = live.generation
         return CheckResult(news, [])

@@ -83,7 +83,10 @@ def read_live(
     """One SSH command: the live state of everything in `manifest`."""
     rc, out, err = run_ssh(conn, READ_COMMAND, read_script(manifest).encode(), timeout, share)
     if rc != 0:
-        raise PushError(f"reading the host's state failed (exit {rc}): {err.strip()}")
+        why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
+        raise PushError(
+            f"reading the state of {conn.host} port {conn.port} failed (exit {rc}): {why}"
+        )
     return parse_live(out)
 
 
