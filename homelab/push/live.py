@@ -3,6 +3,9 @@ between that and the desired manifest."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,11 +36,16 @@ class LiveState:
     units: dict[str, str] = field(default_factory=dict)
     quadlets: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    old_units: list[str] = field(default_factory=list)  # units of the live generation
+    texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
 
 
-def read_script(manifest: Mapping[str, Any]) -> str:
+def read_script(manifest: Mapping[str, Any], texts_unless: Mapping[str, str] | None = None) -> str:
+    """`texts_unless`: path -> sha256; the host also sends the content of each such file whose
+    live content has another hash (never pass secret files)."""
     q = shlex.quote
     calls = [f"file {q(p)}" for p in sorted(manifest["files"])]
+    calls += [f"text {q(p)} {q(h)}" for p, h in sorted((texts_unless or {}).items())]
     calls += [f"dir {q(p)}" for p in sorted(manifest["dirs"])]
     calls += [f"link {q(p)}" for p in sorted(manifest["links"])]
     calls += [f"unit {q(u)}" for u in manifest["units"]]
@@ -74,14 +82,25 @@ def parse_live(text: str) -> LiveState:
             live.quadlets.append(rec[1])
         elif kind == "P":
             live.pending.append(rec[1])
+        elif kind == "OU":
+            live.old_units.append(rec[1])
+        elif kind == "C":
+            # Not text: the plan then says only that it differs.
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                live.texts[rec[1]] = base64.b64decode(rec[2]).decode()
     return live
 
 
 def read_live(
-    conn: Connection, manifest: Mapping[str, Any], timeout: float = 120, share: bool = True
+    conn: Connection,
+    manifest: Mapping[str, Any],
+    timeout: float = 120,
+    share: bool = True,
+    texts_unless: Mapping[str, str] | None = None,
 ) -> LiveState:
     """One SSH command: the live state of everything in `manifest`."""
-    rc, out, err = run_ssh(conn, READ_COMMAND, read_script(manifest).encode(), timeout, share)
+    script = read_script(manifest, texts_unless).encode()
+    rc, out, err = run_ssh(conn, READ_COMMAND, script, timeout, share)
     if rc != 0:
         why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
         raise PushError(
