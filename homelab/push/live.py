@@ -38,6 +38,7 @@ class LiveState:
     pending: list[str] = field(default_factory=list)
     old_units: list[str] = field(default_factory=list)  # units of the live generation
     texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
+    rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
 
 
 def read_script(manifest: Mapping[str, Any], texts_unless: Mapping[str, str] | None = None) -> str:
@@ -82,6 +83,8 @@ def parse_live(text: str) -> LiveState:
             live.quadlets.append(rec[1])
         elif kind == "P":
             live.pending.append(rec[1])
+        elif kind == "R":
+            live.rolled_back = rec[1:]
         elif kind == "OU":
             live.old_units.append(rec[1])
         elif kind == "C":
@@ -161,6 +164,12 @@ def compute_drift(
             drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    if live.rolled_back:
+        gen, replaced, when = [*live.rolled_back, "?", "?", "?"][:3]
+        drift["rollback"] = (
+            f"`homelab rollback` at {when} made {gen} live again in place of {replaced}; "
+            "`pulumi up` brings the host back to the stack"
+        )
     return drift
 
 

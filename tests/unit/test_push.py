@@ -144,7 +144,7 @@ def _dash() -> str:
     return dash
 
 
-@pytest.mark.parametrize("script", ["apply.sh", "read.sh"])
+@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh"])
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
         [_dash(), "-n", str(push.REMOTE_DIR / script)], capture_output=True, text=True

@@ -59,3 +59,7 @@ text() {
     [ "$(stat -L -c %s "$1")" -le 65536 ] || return 0
     printf 'C\t%s\t%s\n' "$1" "$(base64 -w0 <"$1")"
 }
+# A generation made live by `homelab rollback` is drift until a push replaces it.
+if [ -n "$cur" ] && [ -f "$cur/rollback" ]; then
+    printf 'R\t%s\n' "$(head -n 1 "$cur/rollback")"
+fi
