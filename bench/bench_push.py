@@ -5,6 +5,8 @@ homelab:ssh pointed at the sim host) is pushed once, then these run interleaved,
 so machine noise hits them alike:
 
   floor      `pulumi preview` of a zero-resource program on the same language host (uv)
+  dynfloor   the same with one no-op dynamic resource: the floor plus what Pulumi's dynamic
+             provider costs by itself (its process: python + `import pulumi` + gRPC)
   preview    a no-change `pulumi preview -s mouse`
   up         a no-change `pulumi up --yes -s mouse` (its preview, then the update)
   read       the host read alone (homelab.push.read_live: one SSH connection, no engine)
@@ -38,11 +40,34 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from homelab import push  # noqa: E402
+from homelab.manifest import files  # noqa: E402
 from tests.e2e.mouse_stack import MouseStack, build_stand_ins, new_mouse_stack  # noqa: E402
 from tests.e2e.pulumi_cli import Stack, _unpackaged, new_stack  # noqa: E402
 from tests.e2e.simhost import SimHost, start_simhost, stop_simhost  # noqa: E402
 
 FLOOR_PROGRAM = "import pulumi  # zero resources: the engine + language host floor\n"
+DYN_FLOOR_PROGRAM = """import pulumi
+from pulumi.dynamic import CheckResult, DiffResult, CreateResult, Resource, ResourceProvider
+
+
+class NoopProvider(ResourceProvider):  # the dynamic provider's own cost: no work at all
+    def check(self, olds, news):
+        return CheckResult(news, [])
+
+    def diff(self, id_, olds, news):
+        return DiffResult(changes=False)
+
+    def create(self, props):
+        return CreateResult("noop", props)
+
+
+class Noop(Resource):
+    def __init__(self, name):
+        super().__init__(NoopProvider(), name, {"x": 1})
+
+
+Noop("noop")
+"""
 SSH_WRAPPER = """#!/bin/sh
 # bench: timestamps every ssh call into $HOMELAB_BENCH_SSH_LOG, then runs the real client.
 s=$(date +%s.%N)
@@ -59,16 +84,16 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - t
 
 
-def floor_stack(tmp: Path) -> Stack:
-    project = tmp / "floor"
+def floor_stack(tmp: Path, name: str = "floor", program: str = FLOOR_PROGRAM) -> Stack:
+    project = tmp / name
     project.mkdir()
     (project / "Pulumi.yaml").write_text(
-        "name: floor\nruntime:\n  name: python\n  options:\n    toolchain: uv\n"
+        f"name: {name}\nruntime:\n  name: python\n  options:\n    toolchain: uv\n"
     )
-    (project / "__main__.py").write_text(FLOOR_PROGRAM)
+    (project / "__main__.py").write_text(program)
     # Unpackaged, as every test copy: `uv sync` there must not repoint the shared venv.
     _unpackaged(project)
-    st = new_stack(project, tmp / "floor-state", "e2e-floor")
+    st = new_stack(project, tmp / f"{name}-state", f"e2e-{name}")
     st.run("up", "--yes", "--skip-preview")
     return st
 
@@ -83,7 +108,7 @@ MILESTONES = [
     ("required", r"GetRequiredPackages\(.*\) success"),
     ("run", r"langhost\[python\]\.Run\(.*\) executing"),
     ("stack", r"registering resource: ty=pulumi:pulumi:Stack"),
-    ("first_res", r"registering resource: ty=(?!pulumi:pulumi:Stack)"),
+    ("first_res", r"registering resource: ty=homelab:"),
     ("dyn_reg", r"registering resource: ty=pulumi-python:dynamic:Resource"),
     ("cmd_launch", r"Launching plugin 'command \(resource\)'"),
     ("cmd_ready", r"CheckConfig\(urn:[^)]*pulumi:providers:command"),
@@ -100,7 +125,7 @@ def breakdown(ms: MouseStack, tmp: Path) -> dict[str, float]:
     """One verbose no-change preview, cut into phases (seconds)."""
     log = tmp / "ssh.log"
     log.unlink(missing_ok=True)
-    push.close_shared(push.Connection.from_dict(ms.host.connection()))
+    push.close_shared(push.Connection(**ms.host.connection()))
     env = dict(ms.stack.env, HOMELAB_BENCH_SSH_LOG=str(log))
     env["PATH"] = f"{tmp / 'wrap'}:{env['PATH']}"
     t0 = time.time()
@@ -167,27 +192,30 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
     ms = new_mouse_stack(host, tmp / "mouse")
     st = ms.stack
     floor = floor_stack(tmp)
-    conn = push.Connection.from_dict(host.connection())
-    manifest = push.build_manifest(ms.plan().fileset)
+    dynfloor = floor_stack(tmp, "dynfloor", DYN_FLOOR_PROGRAM)
+    conn = push.Connection(**host.connection())
+    desired = push.Desired.of(ms.plan().fileset)
 
     first = timed(st.up)
     units = ms.units()
-    print(f"mouse-shaped stack: {len(units)} units, {len(manifest['files'])} files")
+    print(f"mouse-shaped stack: {len(units)} units, {len(list(files(desired.manifest)))} files")
     print(f"first `pulumi up --yes` (nothing on the host yet): {first:.2f} s")
 
     def cold() -> None:
         # No shared connection left from the previous command: a fresh SSH handshake.
         push.close_shared(conn)
 
-    res: dict[str, list[float]] = {k: [] for k in ("floor", "read", "preview", "warm", "up")}
+    kinds = ("floor", "dynfloor", "read", "preview", "warm", "up")
+    res: dict[str, list[float]] = {k: [] for k in kinds}
     for _ in range(n):
         res["floor"].append(timed(lambda: floor.run("preview")))
+        res["dynfloor"].append(timed(lambda: dynfloor.run("preview")))
         cold()
         res["preview"].append(timed(lambda: st.preview("--expect-no-changes")))
         res["warm"].append(timed(lambda: st.preview("--expect-no-changes")))
         cold()
         res["up"].append(timed(lambda: st.up("--expect-no-changes")))
-        res["read"].append(timed(lambda: push.read_live(conn, manifest, share=False)))
+        res["read"].append(timed(lambda: push.read_live(conn, desired, share=False)))
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nmedians of {n} interleaved runs (s); preview and up start without a shared SSH")
     print("connection, `warm` is a preview right after another (its connection still open):")
@@ -201,6 +229,11 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
         f"warm {med['warm'] / base:.2f}"
     )
     print(f"no-change up / (floor + read) = {med['up'] / base:.2f}")
+    dyn = med["preview"] / (med["dynfloor"] + med["read"])
+    print(
+        f"no-change preview / (dynfloor + read) = {dyn:.2f}: against the engine's floor with "
+        f"a dynamic provider in it (that provider alone: {med['dynfloor'] - med['floor']:+.2f} s)"
+    )
 
     log = tmp / "ssh-count.log"
     counted = Stack(st.project, st.name, dict(st.env, HOMELAB_BENCH_SSH_LOG=str(log)))

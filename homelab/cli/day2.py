@@ -6,7 +6,6 @@ to check."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -21,10 +20,7 @@ def connection(stack: str, args: argparse.Namespace) -> Connection:
     cfg = load_for_build(stack, project_of(args))
     if cfg.ssh is None:
         raise BuildError(f"stack {stack!r} has no homelab:ssh: it is not pushed over SSH")
-    ssh = cfg.ssh.model_dump()
-    if ssh["private_key_path"]:
-        ssh["private_key_path"] = os.path.expanduser(ssh["private_key_path"])
-    return Connection.from_dict(ssh)
+    return Connection.from_props(cfg.ssh.model_dump())
 
 
 def add_subcommands(sub: argparse._SubParsersAction) -> None:

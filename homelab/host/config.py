@@ -15,13 +15,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from homelab.inputs import string_problem
 from homelab.quadlet.rules import under
-from homelab.vmconfig import VmConfig
+from homelab.vm.config import VmConfig
 
 NAMESPACE = "homelab"
 SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -373,6 +374,22 @@ class StackConfig(Strict):
                     f"container name {name!r} must be lowercase letters, digits, '-' or '_'"
                 )
         return v
+
+    @field_validator("vm")
+    @classmethod
+    def _closed_pool(cls, vm: VmConfig | None, info: ValidationInfo) -> VmConfig | None:
+        host, containers = info.data.get("host"), info.data.get("containers") or {}
+        secrets = any(c.enabled and c.secrets for c in containers.values())
+        if vm and vm.pool and host is not None and host.secrets_in_ignition and secrets:
+            # homelab's own pool is closed to qemu's group; a pool of the user's is not ours
+            # to close, and the Ignition volume in it would be readable with the secrets in it.
+            raise ValueError(
+                f"pool {vm.pool!r} with host.secrets_in_ignition: the Ignition volume would "
+                "carry the secrets in a pool homelab cannot close; remove vm.pool (homelab "
+                "then makes a pool only qemu's group can read) or set "
+                "host.secrets_in_ignition: false"
+            )
+        return vm
 
     @model_validator(mode="after")
     def _one_target(self) -> StackConfig:

@@ -29,13 +29,13 @@ from homelab.host.config import (
 from homelab.inputs import (
     STACK_FILE_MAX,
     InputError,
-    load_yaml,
     read_file,
     stack_name_problem,
     string_problem,
     value_problems,
 )
-from homelab.vmconfig import VmConfig
+from homelab.stackyaml import load_yaml
+from homelab.vm.config import VmConfig
 
 INHERITED = ("host", "containers")
 Keys = tuple[str | int, ...]

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Mapping
-from typing import Any
 
+from homelab.manifest import files
+from homelab.push.desired import Desired
 from homelab.push.live import LiveState
 
 MASK = "********"
@@ -20,11 +21,11 @@ PLAN_HEAD = "what `pulumi up` does on the host:\n"
 
 
 def unit_actions(
-    manifest: Mapping[str, Any], hashes: Mapping[str, str], live: LiveState
+    desired: Desired, hashes: Mapping[str, str], live: LiveState
 ) -> list[tuple[str, str, str]]:
     """(action, unit, why) for every unit a push would restart, start or stop."""
     why: dict[str, list[str]] = {}
-    for path, f in sorted(manifest["files"].items()):
+    for path, f in files(desired.manifest):
         lf = live.files.get(path)
         if lf is None or lf.sha256 != hashes[path]:
             for u in f["units"]:
@@ -32,16 +33,16 @@ def unit_actions(
     for u in live.pending:
         why.setdefault(u, []).append("restart pending from an interrupted push")
     out = [("restart", u, ", ".join(dict.fromkeys(w))) for u, w in sorted(why.items())]
-    for u in manifest["units"]:
+    for u in desired.units:
         if u not in why and live.units.get(u, "") != "active":
             out.append(("start", u, f"not active ({live.units.get(u) or 'unknown'})"))
-    for u in sorted(set(live.old_units) - set(manifest["units"])):
+    for u in sorted(set(live.old_units) - set(desired.units)):
         out.append(("stop", u, "no longer in the stack"))
     return out
 
 
 def render_plan(
-    manifest: Mapping[str, Any],
+    desired: Desired,
     contents: Mapping[str, str],
     hashes: Mapping[str, str],
     live: LiveState,
@@ -50,7 +51,7 @@ def render_plan(
     """The plan as text (PLAN_HEAD alone when the host already matches). `secret_values`:
     strings that must never appear (masked if a non-secret file happens to hold one)."""
     parts: list[str] = []
-    for path, f in sorted(manifest["files"].items()):
+    for path, f in files(desired.manifest):
         lf = live.files.get(path)
         if lf is not None and lf.sha256 == hashes[path]:
             continue
@@ -69,7 +70,7 @@ def render_plan(
             tofile=f"{path} (after up)",
         )
         parts.append("".join(ln if ln.endswith("\n") else ln + "\n" for ln in diff))
-    actions = unit_actions(manifest, hashes, live)
+    actions = unit_actions(desired, hashes, live)
     if actions:
         parts.append("units:\n")
         parts += [f"  {a} {u}: {why}\n" for a, u, why in actions]

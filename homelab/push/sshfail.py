@@ -7,10 +7,19 @@ OpenSSH's own stderr is many lines (the host key warning is a dozen); a person r
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from homelab.push.ssh import Connection
+
+class Connection(Protocol):
+    """What a message needs of homelab.push.ssh.Connection (not imported: ssh imports us)."""
+
+    @property
+    def host(self) -> str: ...
+    @property
+    def port(self) -> int: ...
+    @property
+    def user(self) -> str: ...
+
 
 _FINGERPRINT = re.compile(r"key sent by the remote host is\s+(SHA256:\S+?)\.?\s*$", re.M)
 _NOT_ACCESSIBLE = re.compile(r"Identity file (.+) not accessible")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pulumi import automation as auto
 
 from homelab.cli.stackfile import public
 
@@ -198,3 +199,17 @@ def new_stack(project: Path, state: Path, name: str, **env: str) -> Stack:
         check=True,
     )
     return st
+
+
+def automation_stack(project: Path, state: Path, name: str, **env: str) -> auto.Stack:
+    """`name` for `project` through pulumi.automation, on the same CLI, plugins and file://
+    backend as `new_stack`."""
+    require_tools("pulumi", "pulumi-language-python", "pulumi-language-python-exec")
+    state.mkdir(parents=True, exist_ok=True)
+    e = tools_env(PULUMI_BACKEND_URL=f"file://{state}", **env)
+    ws = auto.LocalWorkspace(
+        work_dir=str(project),
+        env_vars=e,
+        pulumi_command=auto.PulumiCommand(root=str(TOOLS.parent), skip_version_check=True),
+    )
+    return auto.Stack.create(name, ws)

@@ -12,10 +12,12 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from pulumi import automation as auto
 
 from tests.e2e.pulumi_cli import (
     REPO,
     TOOLS,
+    automation_stack,
     new_stack,
     program_copy,
     require_tools,
@@ -92,23 +94,25 @@ def test_install_tools_rejects_a_cli_pin_that_differs_from_the_sdk(tmp_path):
 
 
 def test_pulumi_up_preview_destroy_with_dynamic_provider(tmp_path):
+    # Through pulumi.automation (shipped with the SDK): the same CLI and engine, structured
+    # results. The project's own stacks stay on the CLI runner, which users' commands match.
     project = program_copy(REPO / "tests" / "e2e" / "tiny_program", tmp_path / "tiny")
-    st = new_stack(project, tmp_path / "state", "dev")
+    st = automation_stack(project, tmp_path / "state", "dev")
 
-    up = st.run("up", "--yes", "--skip-preview")
-    assert "+ 2 created" in up.stdout
-    assert st.outputs() == {"sha256": hashlib.sha256(TEXT.encode()).hexdigest(), "text": TEXT}
+    up = st.up()
+    assert up.summary.result == "succeeded"
+    assert up.summary.resource_changes == {"create": 2}
+    outputs = {k: v.value for k, v in up.outputs.items()}
+    assert outputs == {"sha256": hashlib.sha256(TEXT.encode()).hexdigest(), "text": TEXT}
 
-    pre = st.run("preview", "--json")
-    assert json.loads(pre.stdout)["changeSummary"] == {"same": 2}
+    assert st.preview().change_summary == {auto.OpType.SAME: 2}
 
-    st.run("config", "set", "text", "changed")
-    pre = st.run("preview", "--json")
-    assert json.loads(pre.stdout)["changeSummary"] == {"replace": 1, "same": 1}
+    st.set_config("text", auto.ConfigValue("changed"))
+    assert st.preview().change_summary == {auto.OpType.REPLACE: 1, auto.OpType.SAME: 1}
 
-    down = st.run("destroy", "--yes", "--skip-preview")
-    assert "- 2 deleted" in down.stdout
-    assert json.loads(st.run("stack", "export").stdout)["deployment"].get("resources") in (None, [])
+    down = st.destroy()
+    assert down.summary.resource_changes == {"delete": 2}
+    assert not st.export_stack().deployment.get("resources")
 
 
 def test_command_provider_runs_for_real_through_the_engine(tmp_path):

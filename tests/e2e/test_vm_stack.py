@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from homelab.cli.build import load_for_build
-from homelab.vmhost import LIBVIRT_KINDS, qemu_gid, read_capabilities
+from homelab.vm.host import LIBVIRT_KINDS, qemu_gid, read_capabilities
 from tests.e2e import vmlab
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_tools
 
@@ -197,6 +197,7 @@ def test_1_up_boots_the_vm_from_the_stacks_ignition(lab: Lab) -> None:
     assert dom.findtext("memory") == str(MEMORY_MIB * 1024)
     assert dom.find("memory").get("unit") == "KiB"  # type: ignore[union-attr]
     assert dom.findtext("vcpu") == str(VCPUS)
+    assert dom.findall("devices/graphics") == []  # no passwordless spice on 127.0.0.1
     root_bytes = int(
         vmlab.virsh("vol-info", "--bytes", "--pool", NAME, f"{NAME}-root.qcow2")
         .split("Capacity:")[1]

@@ -132,3 +132,78 @@ def test_host_key_must_be_pinned_shape(tmp_path):
     )
     with pytest.raises(ConfigError, match="ssh-keyscan"):
         _load(p, "mouse")
+
+
+VM_OK = {
+    "base_image": "https://example.org/fcos.qcow2.xz",
+    "base_image_sha256": "ab" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("network_cidr", "192.168.127.5/24", "has host bits set"),
+        ("network_cidr", "10.0.0.0/30", "prefix from /8 to /29"),
+        ("network_cidr", "8.8.8.0/24", "a private IPv4 network"),
+        ("network_cidr", "fd00::/64", "must be an IPv4 network"),
+        ("pool_path", "relative/pool", "must be an absolute path"),
+        ("pool_path", "/var/lib/../../etc", "without '..'"),
+        ("pool_path", "/etc", "is a system folder"),
+        ("pool_path", "/var/lib/libvirt/images/", "is a system folder"),
+        ("cache_dir", "cache", "must be an absolute path or start with '~/'"),
+        ("cache_dir", "~/a b", "without '..' or spaces"),
+        ("pool", "my pool;rm", "must be a libvirt pool name"),
+    ],
+)
+def test_vm_values_reaching_libvirt_are_checked(tmp_path, field, value, needle):
+    p = _project(
+        tmp_path,
+        {"homelab:host": {"hostname": "m"}},
+        {"homelab:host": {"hostname": "v"}, "homelab:vm": {**VM_OK, field: value}},
+    )
+    with pytest.raises(ConfigError) as e:
+        _load(p, "vm-test")
+    lines = (p / "Pulumi.vm-test.yaml").read_text().splitlines()
+    line_no = next(i for i, ln in enumerate(lines, 1) if ln.strip().startswith(f"{field}:"))
+    assert f"Pulumi.vm-test.yaml:{line_no}: homelab:vm.{field}" in str(e.value)
+    assert needle in str(e.value)
+
+
+def test_vm_values_in_shape_are_kept(tmp_path):
+    vm = {**VM_OK, "network_cidr": "10.42.0.0/24", "pool_path": "/srv/vm/pool/"}
+    p = _project(tmp_path, {"homelab:host": {"hostname": "m"}},
+                 {"homelab:host": {"hostname": "v"}, "homelab:vm": vm})  # fmt: skip
+    cfg = _load(p, "vm-test").vm
+    assert cfg is not None
+    assert (cfg.network_cidr, cfg.pool_path, cfg.cache_dir) == (
+        "10.42.0.0/24",
+        "/srv/vm/pool",
+        "~/.cache/homelab/images",
+    )
+
+
+def test_own_pool_is_refused_when_the_ignition_carries_secrets(tmp_path):
+    vm = {
+        "homelab:base_stack": "mouse",
+        "homelab:host": {"hostname": "v", "secrets_in_ignition": True},
+        "homelab:vm": {**VM_OK, "pool": "default"},
+    }
+    mouse = {
+        "homelab:host": {"hostname": "m"},
+        "homelab:containers": {"web": {"secrets": {"PW": "webPassword"}}},
+    }
+    p = _project(tmp_path, mouse, vm)
+    (p / "containers" / "web.container").write_text("[Container]\nImage=x\n")
+    with pytest.raises(ConfigError) as e:
+        _load(p, "vm-test")
+    lines = (p / "Pulumi.vm-test.yaml").read_text().splitlines()
+    line_no = next(i for i, ln in enumerate(lines, 1) if ln.startswith("  homelab:vm:"))
+    assert (
+        f"Pulumi.vm-test.yaml:{line_no}: homelab:vm: pool 'default' with host.secrets_in_ignition"
+        in str(e.value)
+    )
+    vm["homelab:host"]["secrets_in_ignition"] = False
+    (tmp_path / "ok").mkdir()
+    p = _project(tmp_path / "ok", mouse, vm)
+    assert _load(p, "vm-test").vm.pool == "default"  # type: ignore[union-attr]

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from homelab import push
+from homelab.manifest import files
 from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
 from homelab.push.sshfail import explain_ssh_failure
 from tests.unit.test_push import HK, _dash, fileset, parts
@@ -25,7 +26,7 @@ def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
     Path(env).parent.mkdir(parents=True)
     Path(env).write_text("PW=old-value\n")
     Path(root, "etc/motd").write_text("hi\n")  # unchanged: no text is sent for it
-    plain = {p: x for p, x in h.items() if not m["files"][p]["secret"]}
+    plain = {p: x for p, x in h.items() if not m.manifest[p]["secret"]}
     p = subprocess.run(
         [_dash(), "-s"], input=push.read_script(m, plain), capture_output=True, text=True
     )
@@ -49,7 +50,7 @@ def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
 def test_plan_is_the_head_alone_when_the_host_matches() -> None:
     m, c, _s, h = parts(fileset())
     live = push.LiveState(
-        files={p: push.LiveFile(h[p], 0o644, 0, 0, "link") for p in m["files"]},
+        files={p: push.LiveFile(h[p], 0o644, 0, 0, "link") for p, _ in files(m.manifest)},
         units={"web.service": "active"},
         old_units=["web.service", "gone.service"],
     )

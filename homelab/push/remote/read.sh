@@ -42,10 +42,16 @@ unit() {
     printf 'U\t%s\t%s\n' "$1" "$(systemctl show -p ActiveState --value "$1" 2>/dev/null)"
 }
 quadlets() {
-    [ -d "$1" ] || return 0
-    find "$1" \( -name '*.container' -o -name '*.volume' -o -name '*.network' -o -name '*.pod' \
-        -o -name '*.kube' -o -name '*.image' -o -name '*.build' \) ! -type d |
-        while read -r p; do printf 'Q\t%s\n' "$p"; done
+    # quadlets DIR EXT...: files in DIR with a Quadlet extension (homelab.quadlet's KIND_GROUP,
+    # passed in by homelab.push).
+    d=$1
+    shift
+    [ -d "$d" ] || return 0
+    find "$d" ! -type d | while read -r p; do
+        for e in "$@"; do
+            case $p in *"$e") printf 'Q\t%s\n' "$p"; break ;; esac
+        done
+    done
 }
 # Units of the live generation (those a push would stop when the new set drops them).
 if [ -n "$cur" ] && [ -f "$cur/manifest.tsv" ]; then

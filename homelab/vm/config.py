@@ -5,6 +5,8 @@ Owned by the vm-test component; the stack config embeds it under the key `vm`.
 
 from __future__ import annotations
 
+import ipaddress
+import posixpath
 import re
 from typing import Literal
 
@@ -58,9 +60,80 @@ class VmConfig(BaseModel):
             raise ValueError("base_image_sha256 must be 64 hex digits (sha256sum of the image)")
         return v.lower()
 
+    @field_validator("pool")
+    @classmethod
+    def _pool(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", v):
+            raise ValueError("pool must be a libvirt pool name: letters, digits, '_', '.', '-'")
+        return v
+
+    @field_validator("pool_path")
+    @classmethod
+    def _pool_path(cls, v: str) -> str:
+        # homelab creates this folder and gives it to qemu's group: never a system folder.
+        if not _plain_path(v) or not v.startswith("/"):
+            raise ValueError("pool_path must be an absolute path without '..', '//' or spaces")
+        if posixpath.normpath(v) in _SYSTEM_DIRS:
+            raise ValueError(f"pool_path {v} is a system folder; use a folder of its own")
+        return posixpath.normpath(v)
+
+    @field_validator("cache_dir")
+    @classmethod
+    def _cache_dir(cls, v: str) -> str:
+        if not _plain_path(v) or not (v.startswith("/") or v == "~" or v.startswith("~/")):
+            raise ValueError(
+                "cache_dir must be an absolute path or start with '~/', without '..' or spaces"
+            )
+        return v
+
+    @field_validator("network_cidr")
+    @classmethod
+    def _network(cls, v: str) -> str:
+        try:
+            net = ipaddress.IPv4Network(v, strict=True)
+        except ValueError as exc:
+            raise ValueError(
+                f"network_cidr must be an IPv4 network such as 192.168.127.0/24 ({exc})"
+            ) from None
+        if not net.is_private or not 8 <= net.prefixlen <= 29:
+            raise ValueError(
+                "network_cidr must be a private IPv4 network with a prefix from /8 to /29 "
+                "(libvirt's NAT network serves DHCP on it)"
+            )
+        return str(net)
+
     @field_validator("uri")
     @classmethod
     def _uri(cls, v: str) -> str:
         if not re.fullmatch(r"(qemu|qemu\+ssh|qemu\+tcp|qemu\+tls)://[^\s]*/(system|session)", v):
             raise ValueError("uri must be a qemu libvirt URI such as qemu:///system")
         return v
+
+
+_SYSTEM_DIRS = {
+    "/",
+    "/etc",
+    "/usr",
+    "/var",
+    "/var/lib",
+    "/var/lib/libvirt",
+    "/home",
+    "/root",
+    "/tmp",
+    "/boot",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/opt",
+    "/srv",
+    "/var/lib/libvirt/images",
+}
+
+
+def _plain_path(v: str) -> bool:
+    return (
+        bool(v)
+        and not re.search(r"[\s\x00-\x1f\x7f]", v)
+        and "//" not in v
+        and (".." not in v.split("/"))
+    )
