@@ -13,7 +13,7 @@ from components.host import Host, HostArgs
 from components.push import HostPush
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
-from homelab.program import program_config
+from homelab.program import exit_quietly_on_interrupt, program_config
 from homelab.tools import ToolError, check_plan
 from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
 from homelab.vm.image import (
@@ -24,6 +24,7 @@ from homelab.vm.image import (
     preview_notice,
 )
 
+exit_quietly_on_interrupt()
 PROJECT_DIR = Path(__file__).resolve().parent
 stack = pulumi.get_stack()
 

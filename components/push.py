@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi.dynamic import (
+    CheckFailure,
     CheckResult,
     CreateResult,
     DiffResult,
@@ -31,6 +32,7 @@ from pulumi.dynamic import (
 )
 
 from homelab import push
+from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
 
 if TYPE_CHECKING:
     # Not at run time: the provider's process imports this module on every preview, and
@@ -82,12 +84,32 @@ class HostPushProvider(ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = dict(news)
+        # Not kept: only says whether this run is a preview (see `plan` below).
+        preview = bool(news.pop("preview", True))
         if not _known(news):
             return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
         conn, desired = self._parts(news)
-        live = push.read_live(conn, desired)
-        news["drift"] = push.compute_drift(desired, self._hashes(news), live)
+        hashes = self._hashes(news)
+        # The host also sends the content of changed non-secret files (only those), for the
+        # plan's text diff.
+        plain = {p: h for p, h in hashes.items() if not desired.manifest[p]["secret"]}
+        try:
+            live = push.read_live(conn, desired, texts_unless=plain)
+        except push.PushError as exc:
+            # A check failure is shown by the engine as one line; an exception would add
+            # the provider's traceback to it.
+            return CheckResult(news, [CheckFailure("", str(exc))])
+        news["drift"] = push.compute_drift(desired, hashes, live)
         news["live_generation"] = live.generation
+        secret_files = news.get("secret_contents") or {}
+        # Shown by `pulumi preview --diff` (a checked input, like drift). The engine shows a
+        # changed input as a line diff against the state's copy, so a real `up` stores only
+        # the plan's head there: the next preview shows the new plan alone, every line added.
+        news["plan"] = (
+            render_plan(desired, news["contents"], hashes, live, secret_strings(secret_files))
+            if preview
+            else PLAN_HEAD
+        )
         return CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -122,6 +144,7 @@ class HostPushProvider(ResourceProvider):
             )
         outs["healed"] = drift
         outs["drift"] = {}
+        outs["plan"] = PLAN_HEAD
         outs.update(_split_hashes(desired, hashes))
         return outs
 
@@ -141,6 +164,7 @@ class HostPushProvider(ResourceProvider):
         outs = dict(props)
         outs["drift"] = push.compute_drift(desired, self._hashes(props), live)
         outs["live_generation"] = live.generation
+        outs["plan"] = PLAN_HEAD
         outs.update(
             _split_hashes(desired, {p: f.sha256 for p, f in live.files.items() if f is not None})
         )
@@ -184,6 +208,7 @@ class _HostPushResource(Resource):
                 "started",
                 "stopped",
                 "live_generation",
+                "plan",
             )
         )
         super().__init__(HostPushProvider(), name, {**outs, **props}, opts)
@@ -225,6 +250,7 @@ class HostPush(pulumi.ComponentResource):
             "secret_contents": secret_files,
             "health_timeout": health_timeout,
             "settle": settle,
+            "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(
             f"{name}-host",

@@ -3,6 +3,9 @@ between that and the desired manifest."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -34,12 +37,18 @@ class LiveState:
     units: dict[str, str] = field(default_factory=dict)
     quadlets: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    old_units: list[str] = field(default_factory=list)  # units of the live generation
+    texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
+    rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
 
 
-def read_script(desired: Desired) -> str:
+def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
+    """`texts_unless`: path -> sha256; the host also sends the content of each such file whose
+    live content has another hash (never pass secret files)."""
     q = shlex.quote
     m = desired.manifest
     calls = [f"file {q(p)}" for p, _ in files(m)]
+    calls += [f"text {q(p)} {q(h)}" for p, h in sorted((texts_unless or {}).items())]
     calls += [f"dir {q(p)}" for p, _ in dirs(m)]
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
@@ -76,16 +85,32 @@ def parse_live(text: str) -> LiveState:
             live.quadlets.append(rec[1])
         elif kind == "P":
             live.pending.append(rec[1])
+        elif kind == "R":
+            live.rolled_back = rec[1:]
+        elif kind == "OU":
+            live.old_units.append(rec[1])
+        elif kind == "C":
+            # Not text: the plan then says only that it differs.
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                live.texts[rec[1]] = base64.b64decode(rec[2]).decode()
     return live
 
 
 def read_live(
-    conn: Connection, desired: Desired, timeout: float = 120, share: bool = True
+    conn: Connection,
+    desired: Desired,
+    timeout: float = 120,
+    share: bool = True,
+    texts_unless: Mapping[str, str] | None = None,
 ) -> LiveState:
     """One SSH command: the live state of everything in `desired`."""
-    rc, out, err = run_ssh(conn, READ_COMMAND, read_script(desired).encode(), timeout, share)
+    script = read_script(desired, texts_unless).encode()
+    rc, out, err = run_ssh(conn, READ_COMMAND, script, timeout, share)
     if rc != 0:
-        raise PushError(f"reading the host's state failed (exit {rc}): {err.strip()}")
+        why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
+        raise PushError(
+            f"reading the state of {conn.host} port {conn.port} failed (exit {rc}): {why}"
+        )
     return parse_live(out)
 
 
@@ -140,6 +165,12 @@ def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) 
             drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    if live.rolled_back:
+        gen, replaced, when = [*live.rolled_back, "?", "?", "?"][:3]
+        drift["rollback"] = (
+            f"`homelab rollback` at {when} made {gen} live again in place of {replaced}; "
+            "`pulumi up` brings the host back to the stack"
+        )
     return drift
 
 

@@ -152,8 +152,7 @@ def run_ssh(
             raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port} timed out") from exc
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     if p.returncode == 255 and not out:
-        why = err.strip() or "the connection closed before the remote command finished"
-        if "host key" in err.lower() or "REMOTE HOST IDENTIFICATION" in err:
-            why = f"host key verification failed (pinned: {conn.host_key}): {why}"
-        raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port}: {why}")
+        from homelab.push.sshfail import explain_ssh_failure
+
+        raise PushError(explain_ssh_failure(conn, err))
     return p.returncode, out, err

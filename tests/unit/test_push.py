@@ -189,7 +189,7 @@ def _dash() -> str:
     return dash
 
 
-@pytest.mark.parametrize("script", ["apply.sh", "read.sh"])
+@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh"])
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
         [_dash(), "-n", str(push.REMOTE_DIR / script)], capture_output=True, text=True
@@ -336,7 +336,12 @@ class FakeHost:
         monkeypatch.setattr(push, "read_live", self.read_live)
         monkeypatch.setattr(push, "apply", self.apply)
 
-    def read_live(self, conn: push.Connection, desired: push.Desired) -> push.LiveState:
+    def read_live(
+        self,
+        conn: push.Connection,
+        desired: push.Desired,
+        texts_unless: dict[str, str] | None = None,
+    ) -> push.LiveState:
         m = desired.manifest
         return push.LiveState(
             generation="g-live",

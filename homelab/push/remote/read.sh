@@ -53,3 +53,19 @@ quadlets() {
         done
     done
 }
+# Units of the live generation (those a push would stop when the new set drops them).
+if [ -n "$cur" ] && [ -f "$cur/manifest.tsv" ]; then
+    awk -F'\t' '$1 == "U" { print "OU\t" $2 }' "$cur/manifest.tsv"
+fi
+# text PATH SHA: the content of a non-secret file whose live content is not SHA, for the
+# preview's text diff (base64, one line; files over 64 KiB are only said to differ).
+text() {
+    [ -f "$1" ] || return 0
+    [ "$(sha256sum <"$1" | cut -d' ' -f1)" = "$2" ] && return 0
+    [ "$(stat -L -c %s "$1")" -le 65536 ] || return 0
+    printf 'C\t%s\t%s\n' "$1" "$(base64 -w0 <"$1")"
+}
+# A generation made live by `homelab rollback` is drift until a push replaces it.
+if [ -n "$cur" ] && [ -f "$cur/rollback" ]; then
+    printf 'R\t%s\n' "$(head -n 1 "$cur/rollback")"
+fi
