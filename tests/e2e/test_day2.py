@@ -6,6 +6,7 @@ rollback the real `pulumi preview` afterwards (drift) and `up` (clears it)."""
 
 from __future__ import annotations
 
+import posixpath
 import subprocess
 from collections.abc import Iterator
 
@@ -108,12 +109,25 @@ def test_rollback_switches_back_restarts_only_what_differs_and_shows_as_drift(
     assert gen.endswith("-rollback") and gen not in (a, b)
     # The live tree is generation A's again, through the one `current` link.
     assert host.sh(f"readlink {NETDATA}").strip() == f"/etc/homelab/current/root{NETDATA}"
-    assert (
-        host.sh(
-            f"diff -r /etc/homelab/generations/{a}/root /etc/homelab/current/root && echo same"
-        ).strip()
-        == "same"
+    # Except the secret files: old generations keep none (apply.sh scrubs them), so the
+    # rollback carries the live values over from the generation it replaced.
+    secrets = host.sh("awk -F'\\t' '$1 == \"S\" { print $2 }' /etc/homelab/current/manifest.tsv")
+    assert secrets.split(), "mouse's stack has secret files"
+    diff = host.sh(f"diff -r /etc/homelab/generations/{a}/root /etc/homelab/current/root || :")
+    assert sorted(diff.splitlines()) == sorted(
+        f"Only in /etc/homelab/current/root{posixpath.dirname(p)}: {posixpath.basename(p)}"
+        for p in secrets.split()
     )
+    for path in secrets.split():
+        # The live value is the one B was pushed with (B's manifest hash), and B, no longer
+        # live, keeps no copy of it.
+        pushed = host.sh(f"awk -F'\\t' '$1 == \"F\" && $2 == \"{path}\" {{ print $6 }}' "
+                         f"/etc/homelab/generations/{b}/manifest.tsv").strip()  # fmt: skip
+        live = host.sh(f"sha256sum < /etc/homelab/current/root{path}").split()[0]
+        assert pushed and live == pushed
+        assert host.sh(f"test -e /etc/homelab/generations/{b}/root{path} || echo gone") == (
+            "gone\n"
+        )
     assert "MemoryMax=1G" in host.sh(f"cat {NETDATA}")
     after = {u: host.unit(u) for u in UNITS}
     # netdata's file differs between B and A: restarted, healthy; rustfs's does not: untouched.

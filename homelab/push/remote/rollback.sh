@@ -29,8 +29,24 @@ case $want in */* | .* | *.failed) fail "not a generation: $want" ;; esac
 [ "$G/$want" != "$cur" ] || fail "$want is already the current generation"
 id=$(date -u +%Y%m%dT%H%M%SZ)-rollback
 cp -a "$G/$want/root" "$d/root"
-awk -F'\t' -v id="$id" 'BEGIN { OFS = "\t" } $1 == "I" { $2 = id } { print }' \
-    "$G/$want/manifest.tsv" >"$d/manifest.tsv"
+# Secret files are kept in the live generation only (apply.sh scrubs them from the others):
+# the rollback takes today's values from it, and its manifest the hashes of those.
+awk -F'\t' '$1 == "S" { print $2 }' "$G/$want/manifest.tsv" "$cur/manifest.tsv" | sort -u >"$d/secret-paths"
+: >"$d/secret-hashes"
+while IFS= read -r p; do
+    awk -F'\t' -v p="$p" '$1 == "F" && $2 == p { found = 1 } END { exit !found }' \
+        "$G/$want/manifest.tsv" || continue
+    [ -f "$cur/root$p" ] || fail "secret file $p is not in the live generation; run \`pulumi up\` instead"
+    mkdir -p "$d/root${p%/*}"
+    cp -a "$cur/root$p" "$d/root$p"
+    printf '%s\t%s\n' "$p" "$(sha256sum <"$d/root$p" | cut -d' ' -f1)" >>"$d/secret-hashes"
+done <"$d/secret-paths"
+awk -F'\t' -v id="$id" 'BEGIN { OFS = "\t" }
+    FILENAME == ARGV[1] { h[$1] = $2; next }
+    $1 == "I" { $2 = id }
+    $1 == "F" && ($2 in h) { $6 = h[$2] }
+    { print }' "$d/secret-hashes" "$G/$want/manifest.tsv" >"$d/manifest.tsv"
+rm -f "$d/secret-paths" "$d/secret-hashes"
 printf '%s\t%s\t%s\n' "$want" "${cur##*/}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$d/rollback"
 printf '%s' "$id" >"$d/END"
 exec sh "$d/apply.sh" "$d"
