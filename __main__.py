@@ -5,7 +5,6 @@ Thin wiring only: config is validated, the file set planned and checked with the
 input never reaches a machine.
 """
 
-import os
 from pathlib import Path
 
 import pulumi
@@ -14,10 +13,10 @@ from components.host import Host, HostArgs
 from components.push import HostPush
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
-from homelab.program import program_config
+from homelab.program import exit_quietly_on_interrupt, program_config
 from homelab.tools import ToolError, check_plan
-from homelab.vmhost import VmHostError, qemu_gid, read_capabilities
-from homelab.vmimage import (
+from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
+from homelab.vm.image import (
     ImageError,
     cached_path,
     detect_domain_type,
@@ -25,6 +24,7 @@ from homelab.vmimage import (
     preview_notice,
 )
 
+exit_quietly_on_interrupt()
 PROJECT_DIR = Path(__file__).resolve().parent
 stack = pulumi.get_stack()
 
@@ -67,20 +67,21 @@ pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
 if cfg.vm is not None and base_image is not None:
-    from components.vm import TestVM  # the libvirt SDK: only VM stacks pay for its import
+    # The libvirt SDK: only VM stacks pay for its import.
+    from components.vm import TestVM, TestVMArgs
 
-    vm = TestVM(f"homelab-{stack}", cfg.vm, host.ignition, str(base_image), domain_type, vm_gid)
+    vm = TestVM(
+        f"homelab-{stack}",
+        TestVMArgs(cfg.vm, host.ignition, str(base_image), domain_type, vm_gid),
+    )
     pulumi.export("vm_ip", vm.ip)
     pulumi.export("ssh_command", vm.ssh_command)
     pulumi.export("console_log", vm.console_log)
 elif cfg.ssh is not None:
-    ssh = cfg.ssh.model_dump()
-    if ssh["private_key_path"]:
-        ssh["private_key_path"] = os.path.expanduser(ssh["private_key_path"])
     pushed = HostPush(
         cfg.host.hostname,
         plan.fileset,
-        ssh,
+        cfg.ssh,
         secrets=secrets,
         health_timeout=cfg.push.health_timeout,
         settle=cfg.push.settle,

@@ -40,6 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from homelab import push  # noqa: E402
+from homelab.manifest import files  # noqa: E402
 from tests.e2e.mouse_stack import MouseStack, build_stand_ins, new_mouse_stack  # noqa: E402
 from tests.e2e.pulumi_cli import Stack, _unpackaged, new_stack  # noqa: E402
 from tests.e2e.simhost import SimHost, start_simhost, stop_simhost  # noqa: E402
@@ -124,7 +125,7 @@ def breakdown(ms: MouseStack, tmp: Path) -> dict[str, float]:
     """One verbose no-change preview, cut into phases (seconds)."""
     log = tmp / "ssh.log"
     log.unlink(missing_ok=True)
-    push.close_shared(push.Connection.from_dict(ms.host.connection()))
+    push.close_shared(push.Connection(**ms.host.connection()))
     env = dict(ms.stack.env, HOMELAB_BENCH_SSH_LOG=str(log))
     env["PATH"] = f"{tmp / 'wrap'}:{env['PATH']}"
     t0 = time.time()
@@ -192,12 +193,12 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
     st = ms.stack
     floor = floor_stack(tmp)
     dynfloor = floor_stack(tmp, "dynfloor", DYN_FLOOR_PROGRAM)
-    conn = push.Connection.from_dict(host.connection())
-    manifest = push.build_manifest(ms.plan().fileset)
+    conn = push.Connection(**host.connection())
+    desired = push.Desired.of(ms.plan().fileset)
 
     first = timed(st.up)
     units = ms.units()
-    print(f"mouse-shaped stack: {len(units)} units, {len(manifest['files'])} files")
+    print(f"mouse-shaped stack: {len(units)} units, {len(list(files(desired.manifest)))} files")
     print(f"first `pulumi up --yes` (nothing on the host yet): {first:.2f} s")
 
     def cold() -> None:
@@ -214,7 +215,7 @@ def run(host: SimHost, tmp: Path, n: int) -> None:
         res["warm"].append(timed(lambda: st.preview("--expect-no-changes")))
         cold()
         res["up"].append(timed(lambda: st.up("--expect-no-changes")))
-        res["read"].append(timed(lambda: push.read_live(conn, manifest, share=False)))
+        res["read"].append(timed(lambda: push.read_live(conn, desired, share=False)))
     med = {k: statistics.median(v) for k, v in res.items()}
     print(f"\nmedians of {n} interleaved runs (s); preview and up start without a shared SSH")
     print("connection, `warm` is a preview right after another (its connection still open):")

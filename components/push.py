@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import pulumi
 from pulumi.dynamic import (
+    CheckFailure,
     CheckResult,
     CreateResult,
     DiffResult,
@@ -31,11 +32,13 @@ from pulumi.dynamic import (
 )
 
 from homelab import push
+from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
 
 if TYPE_CHECKING:
     # Not at run time: the provider's process imports this module on every preview, and
     # homelab.fileset brings pydantic (~0.3 s) that the provider never needs.
     from homelab.fileset import FileSet
+    from homelab.host.config import SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 _SETTINGS = ("connection", "health_timeout", "settle")
@@ -49,38 +52,76 @@ def _known(v: Any) -> bool:
     return v != _UNKNOWN
 
 
-class HostPushProvider(ResourceProvider):
-    def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, dict[str, Any]]:
-        return (
-            push.Connection.from_dict(props["connection"]),
-            push.normalize_manifest(props["manifest"]),
+def _desired(props: Mapping[str, Any]) -> push.Desired:
+    if _old_state(props):
+        raise push.PushError(
+            "this stack's state was written by an older homelab: run `pulumi up` once (it "
+            "changes nothing on a host without drift), then refresh"
         )
+    return push.Desired(
+        props["manifest"],
+        tuple(props["units"]),
+        props["quadlet_dir"],
+        tuple(props["quadlet_exts"]),
+    )
+
+
+def _old_state(props: Mapping[str, Any]) -> bool:
+    """Pushed before the one manifest form: {files, dirs, links, units, quadlet_dir}, modes
+    as numbers, no Quadlet extensions. Such state needs one update to carry on (it applies
+    nothing: there is a generation, and without drift nothing is pushed)."""
+    return "quadlet_exts" not in props
+
+
+class HostPushProvider(ResourceProvider):
+    def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, push.Desired]:
+        return push.Connection.from_props(props["connection"]), _desired(props)
 
     def _hashes(self, props: Mapping[str, Any]) -> dict[str, str]:
         return push.desired_hashes(
-            push.normalize_manifest(props["manifest"]),
-            props["contents"],
-            props.get("secret_contents") or {},
+            _desired(props).manifest, props["contents"], props.get("secret_contents") or {}
         )
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = dict(news)
+        # Not kept: only says whether this run is a preview (see `plan` below).
+        preview = bool(news.pop("preview", True))
         if not _known(news):
             return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
-        conn, manifest = self._parts(news)
-        live = push.read_live(conn, manifest)
-        news["drift"] = push.compute_drift(manifest, self._hashes(news), live)
+        conn, desired = self._parts(news)
+        hashes = self._hashes(news)
+        # The host also sends the content of changed non-secret files (only those), for the
+        # plan's text diff.
+        plain = {p: h for p, h in hashes.items() if not desired.manifest[p]["secret"]}
+        try:
+            live = push.read_live(conn, desired, texts_unless=plain)
+        except push.PushError as exc:
+            # A check failure is shown by the engine as one line; an exception would add
+            # the provider's traceback to it.
+            return CheckResult(news, [CheckFailure("", str(exc))])
+        news["drift"] = push.compute_drift(desired, hashes, live)
         news["live_generation"] = live.generation
+        secret_files = news.get("secret_contents") or {}
+        # Shown by `pulumi preview --diff` (a checked input, like drift). The engine shows a
+        # changed input as a line diff against the state's copy, so a real `up` stores only
+        # the plan's head there: the next preview shows the new plan alone, every line added.
+        news["plan"] = (
+            render_plan(desired, news["contents"], hashes, live, secret_strings(secret_files))
+            if preview
+            else PLAN_HEAD
+        )
         return CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         if not _known(news.get("drift", _UNKNOWN)):
             return DiffResult(changes=True)
         changed = [k for k in _SETTINGS if olds.get(k) != news.get(k)]
-        return DiffResult(changes=bool(news["drift"]) or bool(changed), replaces=[])
+        return DiffResult(
+            changes=bool(news["drift"]) or bool(changed) or _old_state(olds), replaces=[]
+        )
 
     def _push(self, props: dict[str, Any]) -> dict[str, Any]:
-        conn, manifest = self._parts(props)
+        conn, desired = self._parts(props)
         secrets = props.get("secret_contents") or {}
         hashes = self._hashes(props)
         drift = props.get("drift") or {}
@@ -88,7 +129,7 @@ class HostPushProvider(ResourceProvider):
         if drift or not props.get("generation"):
             res = push.apply(
                 conn,
-                manifest,
+                desired,
                 props["contents"],
                 secrets,
                 int(props["health_timeout"]),
@@ -103,13 +144,13 @@ class HostPushProvider(ResourceProvider):
             )
         outs["healed"] = drift
         outs["drift"] = {}
-        outs["hashes"] = {p: h for p, h in hashes.items() if not manifest["files"][p]["secret"]}
-        outs["secret_hashes"] = {p: h for p, h in hashes.items() if manifest["files"][p]["secret"]}
+        outs["plan"] = PLAN_HEAD
+        outs.update(_split_hashes(desired, hashes))
         return outs
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = dict(props, generation="")
-        conn = push.Connection.from_dict(props["connection"])
+        conn = push.Connection.from_props(props["connection"])
         return CreateResult(f"{conn.host}:{conn.port}", self._push(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -118,23 +159,29 @@ class HostPushProvider(ResourceProvider):
         return UpdateResult(self._push(news))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        conn, manifest = self._parts(props)
-        live = push.read_live(conn, manifest)
+        conn, desired = self._parts(props)
+        live = push.read_live(conn, desired)
         outs = dict(props)
-        outs["drift"] = push.compute_drift(manifest, self._hashes(props), live)
+        outs["drift"] = push.compute_drift(desired, self._hashes(props), live)
         outs["live_generation"] = live.generation
-        live_hashes = {p: f.sha256 for p, f in live.files.items() if f is not None}
-        outs["hashes"] = {
-            p: h for p, h in live_hashes.items() if not manifest["files"][p]["secret"]
-        }
-        outs["secret_hashes"] = {
-            p: h for p, h in live_hashes.items() if manifest["files"][p]["secret"]
-        }
+        outs["plan"] = PLAN_HEAD
+        outs.update(
+            _split_hashes(desired, {p: f.sha256 for p, f in live.files.items() if f is not None})
+        )
         return ReadResult(id_, outs)
 
     def delete(self, _id: str, _props: dict[str, Any]) -> None:
         # Deliberately nothing: removing the stack must not take a production host down.
         return None
+
+
+def _split_hashes(desired: push.Desired, hashes: Mapping[str, str]) -> dict[str, dict[str, str]]:
+    """`hashes` (plain files) and `secret_hashes` (a secret output)."""
+    secret = {p for p in hashes if desired.manifest[p]["secret"]}
+    return {
+        "hashes": {p: h for p, h in hashes.items() if p not in secret},
+        "secret_hashes": {p: h for p, h in hashes.items() if p in secret},
+    }
 
 
 class _HostPushResource(Resource):
@@ -161,13 +208,14 @@ class _HostPushResource(Resource):
                 "started",
                 "stopped",
                 "live_generation",
+                "plan",
             )
         )
         super().__init__(HostPushProvider(), name, {**outs, **props}, opts)
 
 
 class HostPush(pulumi.ComponentResource):
-    """Push `fileset` to the host at `connection` (homelab.push.Connection fields)."""
+    """Push `fileset` to the host `ssh` names (checked when the stack was read: kept as is)."""
 
     generation: pulumi.Output[str]
     applied_at: pulumi.Output[str]
@@ -179,7 +227,7 @@ class HostPush(pulumi.ComponentResource):
         self,
         name: str,
         fileset: FileSet,
-        connection: Mapping[str, Any],
+        ssh: SshConfig,
         secrets: Mapping[str, pulumi.Input[str]] | None = None,
         health_timeout: int = 90,
         settle: int = 5,
@@ -187,18 +235,22 @@ class HostPush(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("homelab:push:HostPush", name, None, opts)
-        conn = push.Connection.from_dict(connection)  # fails early on a missing host key
         fs = fileset
         secret_files: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
             pulumi.Output.all(**(secrets or {})).apply(lambda vals: push.secret_contents(fs, vals))
         )
+        desired = push.Desired.of(fs)
         props: dict[str, Any] = {
-            "connection": conn.to_dict(),
-            "manifest": push.build_manifest(fs),
+            "connection": ssh.model_dump(),
+            "manifest": desired.manifest,
+            "units": list(desired.units),
+            "quadlet_dir": desired.quadlet_dir,
+            "quadlet_exts": list(desired.quadlet_exts),
             "contents": push.plain_contents(fs),
             "secret_contents": secret_files,
             "health_timeout": health_timeout,
             "settle": settle,
+            "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(
             f"{name}-host",

@@ -2,73 +2,79 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
 import pulumi_libvirt as libvirt
 
-from homelab.vmconfig import VmConfig
-from homelab.vmhost import LIBVIRT_KINDS, clear_stale
+from homelab.vm.config import VmConfig
+from homelab.vm.host import LIBVIRT_KINDS, clear_stale
 
 GIB = 1024**3
 
-# Adds the serial console's log file, and (when unconfined) turns off the security driver
-# for this throwaway VM: AppArmor's virt-aa-helper and SELinux's svirt labelling do not
-# know the fw_cfg Ignition file and deny qemu reading it (terraform-provider-libvirt#142).
-# The provider writes the console as <console><target type="serial"/></console> and no
-# <serial>; libvirt makes serial0 from that console, log included. It also adds a spice
-# display that listens on 127.0.0.1 with no password: any local user could take the VM's
-# console, so it is dropped (the serial console and its log are the way in).
-_XSLT = """<?xml version="1.0" ?>
+_IDENTITY = """<?xml version="1.0" ?>
 <xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
   <xsl:output omit-xml-declaration="yes" indent="yes"/>
   <xsl:template match="node()|@*">
     <xsl:copy><xsl:apply-templates select="node()|@*"/></xsl:copy>
-  </xsl:template>
-  <xsl:template match="/domain/devices/console[1]">
+  </xsl:template>"""
+
+
+def _xslt(*templates: str) -> str:
+    """A stylesheet that copies the provider's XML as it is, but for `templates`."""
+    return f"{_IDENTITY}{''.join(templates)}\n</xsl:stylesheet>\n"
+
+
+def _append(match: str, child: str) -> str:
+    """A template that copies the element `match` selects and appends `child` to it."""
+    return f"""
+  <xsl:template match="{match}">
     <xsl:copy>
       <xsl:apply-templates select="node()|@*"/>
-      <log file="{log}" append="on"/>
-    </xsl:copy>
-  </xsl:template>
-  <xsl:template match="/domain/devices/graphics"/>{seclabel}
-</xsl:stylesheet>
-"""
-_SECLABEL = """
-  <xsl:template match="/domain">
-    <xsl:copy>
-      <xsl:apply-templates select="node()|@*"/>
-      <seclabel type="none"/>
+      {child}
     </xsl:copy>
   </xsl:template>"""
 
-# The pool directory holds the Ignition (secrets) as a 0644 file, a mode the provider fixes
-# for every volume: only the daemon and qemu's group may enter the directory (homelab/vmhost.py).
-_POOL_XSLT = """<?xml version="1.0" ?>
-<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform">
-  <xsl:output omit-xml-declaration="yes" indent="yes"/>
-  <xsl:template match="node()|@*">
-    <xsl:copy><xsl:apply-templates select="node()|@*"/></xsl:copy>
-  </xsl:template>
-  <xsl:template match="/pool/target">
-    <xsl:copy>
-      <xsl:apply-templates select="node()|@*"/>
-      <permissions><mode>{mode}</mode>{group}</permissions>
-    </xsl:copy>
-  </xsl:template>
-</xsl:stylesheet>
-"""
-
 
 def domain_xslt(log_path: str, unconfined: bool) -> str:
-    return _XSLT.replace("{log}", log_path).replace("{seclabel}", _SECLABEL if unconfined else "")
+    """Adds the serial console's log file, and (when unconfined) turns off the security
+    driver for this throwaway VM: AppArmor's virt-aa-helper and SELinux's svirt labelling
+    do not know the fw_cfg Ignition file and deny qemu reading it
+    (terraform-provider-libvirt#142). The provider writes the console as
+    <console><target type="serial"/></console> and no <serial>; libvirt makes serial0 from
+    that console, log included. It also adds a spice display that listens on 127.0.0.1 with
+    no password: any local user could take the VM's console, so it is dropped (the serial
+    console and its log are the way in)."""
+    log = _append("/domain/devices/console[1]", f'<log file="{log_path}" append="on"/>')
+    no_display = '\n  <xsl:template match="/domain/devices/graphics"/>'
+    seclabel = _append("/domain", '<seclabel type="none"/>') if unconfined else ""
+    return _xslt(log, no_display, seclabel)
 
 
 def pool_xslt(qemu_gid: int | None) -> str:
-    """0710 with qemu's group; 0700 when qemu runs as the daemon's own user (no DAC model)."""
+    """The pool directory holds the Ignition (secrets) as a 0644 file, a mode the provider
+    fixes for every volume: only the daemon and qemu's group may enter the directory
+    (homelab/vm/host.py). 0710 with qemu's group; 0700 when qemu runs as the daemon's own
+    user (no DAC model)."""
     if qemu_gid is None:
-        return _POOL_XSLT.replace("{mode}", "0700").replace("{group}", "")
-    return _POOL_XSLT.replace("{mode}", "0710").replace("{group}", f"<group>{qemu_gid}</group>")
+        perms = "<permissions><mode>0700</mode></permissions>"
+    else:
+        perms = f"<permissions><mode>0710</mode><group>{qemu_gid}</group></permissions>"
+    return _xslt(_append("/pool/target", perms))
+
+
+@dataclass(frozen=True)
+class TestVMArgs:
+    """What a TestVM is made of: its config, the Ignition to boot from, the verified base
+    image, and what the libvirt host said (domain type, qemu's group for the closed pool)."""
+
+    cfg: VmConfig
+    ignition: pulumi.Input[str]
+    base_image_path: str
+    domain_type: str
+    qemu_gid: int | None
 
 
 class TestVM(pulumi.ComponentResource):
@@ -81,7 +87,7 @@ class TestVM(pulumi.ComponentResource):
 
     Each libvirt resource clears, right before the engine creates it, an object of the same
     name: only a create that `pulumi up` started but never recorded (a killed run) leaves
-    one, and the provider refuses to create over it (homelab/vmhost.py).
+    one, and the provider refuses to create over it (homelab/vm/host.py).
     """
 
     ip: pulumi.Output[str]  # "" until libvirt knows a DHCP lease (needs wait_for_lease)
@@ -90,68 +96,12 @@ class TestVM(pulumi.ComponentResource):
     domain_name: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        cfg: VmConfig,
-        ignition: pulumi.Input[str],
-        base_image_path: str,
-        domain_type: str,
-        qemu_gid: int | None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: TestVMArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("homelab:vm:TestVM", name, None, opts)
-        provider = libvirt.Provider(
-            f"{name}-libvirt", uri=cfg.uri, opts=pulumi.ResourceOptions(parent=self)
-        )
-        clear = pulumi.ResourceHook(f"{name}-clear-stale", _clear_stale(cfg.uri, name))
-
-        def options(**extra: Any) -> pulumi.ResourceOptions:
-            return pulumi.ResourceOptions(
-                parent=self,
-                provider=provider,
-                delete_before_replace=True,
-                hooks=pulumi.ResourceHookBinding(before_create=[clear]),
-                **extra,
-            )
-
-        if cfg.pool:
-            pool_name: pulumi.Input[str] = cfg.pool
-        else:
-            pool = libvirt.Pool(
-                f"{name}-pool",
-                name=name,
-                type="dir",
-                target={"path": cfg.pool_path},
-                xml={"xslt": pool_xslt(qemu_gid)},
-                opts=options(),
-            )
-            pool_name = pool.name
-
-        base = libvirt.Volume(
-            f"{name}-base",
-            name=f"{name}-base-{cfg.base_image_sha256[:12]}.qcow2",
-            pool=pool_name,
-            source=base_image_path,
-            format="qcow2",
-            opts=options(),
-        )
-        ign = libvirt.Ignition(
-            f"{name}-ignition",
-            name=f"{name}.ign",
-            pool=pool_name,
-            content=pulumi.Output.secret(ignition),
-            opts=options(additional_secret_outputs=["content"]),
-        )
-        root = libvirt.Volume(
-            f"{name}-root",
-            name=f"{name}-root.qcow2",
-            pool=pool_name,
-            base_volume_id=base.id,
-            size=cfg.disk_size_gib * GIB,
-            format="qcow2",
-            # A new Ignition needs a disk that has never booted.
-            opts=options(replace_with=[ign]),
-        )
+        cfg = args.cfg
+        options = self._options(name, cfg.uri)
+        ign, root = _disks(name, args, options)
         net = libvirt.Network(
             f"{name}-net",
             name=name,
@@ -165,7 +115,7 @@ class TestVM(pulumi.ComponentResource):
         domain = libvirt.Domain(
             f"{name}-domain",
             name=name,
-            type=domain_type,
+            type=args.domain_type,
             memory=cfg.memory_mib,
             vcpu=cfg.vcpus,
             coreos_ignition=ign.id,
@@ -178,12 +128,34 @@ class TestVM(pulumi.ComponentResource):
             running=True,
             opts=options(replace_on_changes=["coreosIgnition", "disks"]),
         )
+        self._outputs(name, cfg.uri, domain, log_path)
+
+    def _options(self, name: str, uri: str) -> Callable[..., pulumi.ResourceOptions]:
+        """The options every libvirt resource of this VM gets (plus `extra`): this VM's
+        provider, fixed names replaced delete-first, and the stale-object hook."""
+        provider = libvirt.Provider(
+            f"{name}-libvirt", uri=uri, opts=pulumi.ResourceOptions(parent=self)
+        )
+        clear = pulumi.ResourceHook(f"{name}-clear-stale", _clear_stale(uri, name))
+
+        def options(**extra: Any) -> pulumi.ResourceOptions:
+            return pulumi.ResourceOptions(
+                parent=self,
+                provider=provider,
+                delete_before_replace=True,
+                hooks=pulumi.ResourceHookBinding(before_create=[clear]),
+                **extra,
+            )
+
+        return options
+
+    def _outputs(self, name: str, uri: str, domain: libvirt.Domain, log_path: str) -> None:
         self.domain_name = domain.name
         self.ip = domain.network_interfaces.apply(
             lambda nics: nics[0].addresses[0] if nics and nics[0].addresses else ""
         )
         self.ssh_command = self.ip.apply(
-            lambda ip: f"ssh core@{ip}" if ip else f"virsh -c {cfg.uri} domifaddr {name}"
+            lambda ip: f"ssh core@{ip}" if ip else f"virsh -c {uri} domifaddr {name}"
         )
         self.console_log = pulumi.Output.from_input(log_path)
         self.register_outputs(
@@ -194,6 +166,51 @@ class TestVM(pulumi.ComponentResource):
                 "domain_name": self.domain_name,
             }
         )
+
+
+def _disks(
+    name: str, args: TestVMArgs, options: Callable[..., pulumi.ResourceOptions]
+) -> tuple[libvirt.Ignition, libvirt.Volume]:
+    """The pool (unless the config names one), the base image, the Ignition volume and the
+    root disk on top of the base."""
+    cfg = args.cfg
+    pool = (
+        cfg.pool
+        or libvirt.Pool(
+            f"{name}-pool",
+            name=name,
+            type="dir",
+            target={"path": cfg.pool_path},
+            xml={"xslt": pool_xslt(args.qemu_gid)},
+            opts=options(),
+        ).name
+    )
+    base = libvirt.Volume(
+        f"{name}-base",
+        name=f"{name}-base-{cfg.base_image_sha256[:12]}.qcow2",
+        pool=pool,
+        source=args.base_image_path,
+        format="qcow2",
+        opts=options(),
+    )
+    ign = libvirt.Ignition(
+        f"{name}-ignition",
+        name=f"{name}.ign",
+        pool=pool,
+        content=pulumi.Output.secret(args.ignition),
+        opts=options(additional_secret_outputs=["content"]),
+    )
+    root = libvirt.Volume(
+        f"{name}-root",
+        name=f"{name}-root.qcow2",
+        pool=pool,
+        base_volume_id=base.id,
+        size=cfg.disk_size_gib * GIB,
+        format="qcow2",
+        # A new Ignition needs a disk that has never booted.
+        opts=options(replace_with=[ign]),
+    )
+    return ign, root
 
 
 def _clear_stale(uri: str, prefix: str) -> pulumi.ResourceHookFunction:

@@ -8,11 +8,14 @@ diff and store.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+# The one content digest; it lives in the light module that reads manifests back (the push
+# imports that without pydantic), and is part of this contract all the same.
+from homelab.manifest import sha256 as sha256
 
 
 def _absolute(v: str) -> str:
@@ -108,23 +111,20 @@ def file_contents(fs: FileSet, secrets: Mapping[str, str] | None = None) -> dict
     return out
 
 
-def sha256(data: str | bytes) -> str:
-    """Hex sha256 of `data` (text as UTF-8): the one digest of file contents."""
-    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
-
-
 def manifest(fs: FileSet) -> dict[str, Any]:
     """THE description of a FileSet without any content: safe to show, log and store.
 
-    One entry per path (as `build` writes it to manifest.json and the Host component
-    exports it as `files`):
+    One entry per path (as `build` writes it to manifest.json, the Host component exports
+    it as `files` and HostPush keeps it in its inputs):
     - a file:      {"mode": "0644", "owner": "UID:GID", "sha256": HEX | None,
                     "secret": bool, "units": [SERVICE, ...]}   (sha256 None for secrets:
                     a digest of a secret would leak it; the push hashes those at push time)
     - a directory: "PATH/" -> {"mode": "0750", "owner": "UID:GID", "dir": True}
     - a link:      {"link": TARGET}
-    Modes are octal strings, as people write them (`int(mode, 8)` reads one back). The set's
-    own `units` and `quadlet_dir` are fields of the FileSet.
+    Modes are octal strings, as people write them, and no value is a number: the engine's
+    protobuf Struct would hand a number back as a float. `homelab.manifest` reads it back
+    (by kind, modes and owners as numbers). The set's own `units` and `quadlet_dir` are
+    fields of the FileSet.
     """
     out: dict[str, Any] = {}
     for f in fs.files:

@@ -51,3 +51,19 @@ def program_config(
     files[stack]  # read and checked now: a problem raises ConfigError
     values, secrets = split_config(config, secret_keys)
     return load_stack_config(stack, values, project_dir, files), secrets
+
+
+def exit_quietly_on_interrupt() -> None:
+    """When a resource fails (say the host is unreachable), the engine has already shown its
+    one-line error and stops the program with SIGINT; Python's default would add a
+    KeyboardInterrupt traceback of the language host's event loop. Leave without it."""
+    import os
+    import signal
+    import sys
+
+    def leave(_sig: int, _frame: object) -> None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    signal.signal(signal.SIGINT, leave)

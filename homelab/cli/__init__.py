@@ -1,6 +1,7 @@
 """`homelab` (or `python -m homelab`): the command line, an edge (it reads and writes files
 and runs the tools). `quadlet check|fmt` (quadlet.py); `build`, `secrets` (build.py);
-`docs` (docs.py); `stackfile` (stackfile.py). `uv run homelab ...` works from any folder
+`docs` (docs.py); `stackfile` (stackfile.py); `status`, `logs`, `generations`,
+`rollback` (day2.py). `uv run homelab ...` works from any folder
 of the checkout: the project is installed editable, and commands find the project by
 walking up to Pulumi.yaml."""
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 from importlib import metadata
 
-from homelab.cli import build, docs, quadlet, stackfile
+from homelab.cli import build, day2, docs, quadlet, stackfile
 
 
 def version() -> str:
@@ -23,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(
         prog="homelab",
         description="Quadlet containers on uCore: check and format unit files, build a "
-        "stack's files offline, keep the README's option reference current.",
+        "stack's files offline, keep the README's option reference current; status, logs, "
+        "generations and rollback of a pushed host.",
     )
     ap.add_argument("--version", action="version", version=f"homelab {version()}")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -31,5 +33,6 @@ def main(argv: list[str] | None = None) -> int:
     build.add_subcommands(sub)
     docs.add_subcommands(sub)
     stackfile.add_subcommands(sub)
+    day2.add_subcommands(sub)
     args = ap.parse_args(argv)
     return int(args.func(args))

@@ -22,7 +22,7 @@ from pydantic import (
 
 from homelab.inputs import string_problem
 from homelab.quadlet.rules import under
-from homelab.vmconfig import VmConfig
+from homelab.vm.config import VmConfig
 
 NAMESPACE = "homelab"
 SECRET_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")

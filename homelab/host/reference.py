@@ -21,7 +21,7 @@ from homelab.host.config import (
     SshConfig,
     StackConfig,
 )
-from homelab.vmconfig import VmConfig
+from homelab.vm.config import VmConfig
 
 BEGIN = "<!-- BEGIN options: written by `homelab docs` from homelab/host/config.py; do not edit -->"
 END = "<!-- END options -->"

@@ -35,7 +35,7 @@ from homelab.inputs import (
     value_problems,
 )
 from homelab.stackyaml import load_yaml
-from homelab.vmconfig import VmConfig
+from homelab.vm.config import VmConfig
 
 INHERITED = ("host", "containers")
 Keys = tuple[str | int, ...]

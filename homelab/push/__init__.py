@@ -4,25 +4,26 @@ No Pulumi here: `components.push` wraps these functions in a dynamic provider. T
 is POSIX sh (remote/*.sh) because Fedora CoreOS has no python. See docs/PUSH.md.
 
 The flow, one module each:
-- `desired`: the FileSet as a content-free manifest, exact hashes, generation id, the tar;
+- `desired`: what the host must have (the FileSet's manifest, `homelab.manifest`, with its
+  units and Quadlet dir), exact hashes, generation id, the tar;
 - `live`: one SSH command reads what the host has (remote/read.sh); `compute_drift` compares;
 - `apply`: one SSH command sends the generation and applies it (remote/apply.sh);
 - `ssh`: the pinned-key transport both use, sharing one connection per `pulumi up`.
 
 The dynamic provider's process imports this package on every preview, so it stays light (no
-pydantic): FileSet helpers import `homelab.fileset` when called.
+pydantic): it reads manifests through the light `homelab.manifest`, and FileSet helpers
+import `homelab.fileset` when called.
 """
 
 from __future__ import annotations
 
 from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply, parse_apply_output
 from homelab.push.desired import (
-    build_manifest,
+    Desired,
     build_tar,
     desired_hashes,
     generation_id,
     manifest_tsv,
-    normalize_manifest,
     plain_contents,
     secret_contents,
 )
@@ -57,11 +58,11 @@ __all__ = [
     "SHARE_SECONDS",
     "ApplyResult",
     "Connection",
+    "Desired",
     "LiveFile",
     "LiveState",
     "PushError",
     "apply",
-    "build_manifest",
     "build_tar",
     "close_shared",
     "compute_drift",
@@ -72,7 +73,6 @@ __all__ = [
     "known_hosts_line",
     "manifest_tsv",
     "mux_dir",
-    "normalize_manifest",
     "parse_apply_output",
     "parse_live",
     "plain_contents",

@@ -5,9 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from homelab.push.desired import build_tar, desired_hashes, generation_id
+from homelab.push.desired import Desired, build_tar, desired_hashes, generation_id
 from homelab.push.errors import PushError
 from homelab.push.ssh import Connection, run_ssh
 
@@ -44,7 +43,7 @@ def parse_apply_output(out: str) -> ApplyResult | None:
 
 def apply(
     conn: Connection,
-    manifest: Mapping[str, Any],
+    desired: Desired,
     contents: Mapping[str, str],
     secrets: Mapping[str, str],
     health_timeout: int,
@@ -52,10 +51,10 @@ def apply(
     now: float | None = None,
 ) -> ApplyResult:
     """One SSH connection: send the new generation and apply it (validate, switch, restart)."""
-    hashes = desired_hashes(manifest, contents, secrets)
-    gen = generation_id(manifest, hashes, time.time() if now is None else now)
-    data = build_tar(manifest, contents, secrets, gen, health_timeout, settle)
-    budget = 120 + health_timeout + settle + 30 * max(1, len(manifest["units"]))
+    hashes = desired_hashes(desired.manifest, contents, secrets)
+    gen = generation_id(desired, hashes, time.time() if now is None else now)
+    data = build_tar(desired, contents, secrets, gen, health_timeout, settle)
+    budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
     rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
     res = parse_apply_output(out)
     if rc != 0 and "HOMELAB-ERROR" not in out:

@@ -3,11 +3,15 @@ between that and the desired manifest."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import contextlib
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
+from homelab.manifest import dirs, files, links, mode, owner
+from homelab.push.desired import Desired
 from homelab.push.errors import CURRENT, REMOTE_DIR, PushError
 from homelab.push.ssh import Connection, run_ssh
 
@@ -33,15 +37,22 @@ class LiveState:
     units: dict[str, str] = field(default_factory=dict)
     quadlets: list[str] = field(default_factory=list)
     pending: list[str] = field(default_factory=list)
+    old_units: list[str] = field(default_factory=list)  # units of the live generation
+    texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
+    rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
 
 
-def read_script(manifest: Mapping[str, Any]) -> str:
+def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
+    """`texts_unless`: path -> sha256; the host also sends the content of each such file whose
+    live content has another hash (never pass secret files)."""
     q = shlex.quote
-    calls = [f"file {q(p)}" for p in sorted(manifest["files"])]
-    calls += [f"dir {q(p)}" for p in sorted(manifest["dirs"])]
-    calls += [f"link {q(p)}" for p in sorted(manifest["links"])]
-    calls += [f"unit {q(u)}" for u in manifest["units"]]
-    calls.append(f"quadlets {q(manifest['quadlet_dir'])}")
+    m = desired.manifest
+    calls = [f"file {q(p)}" for p, _ in files(m)]
+    calls += [f"text {q(p)} {q(h)}" for p, h in sorted((texts_unless or {}).items())]
+    calls += [f"dir {q(p)}" for p, _ in dirs(m)]
+    calls += [f"link {q(p)}" for p, _ in links(m)]
+    calls += [f"unit {q(u)}" for u in desired.units]
+    calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
 
 
@@ -74,28 +85,43 @@ def parse_live(text: str) -> LiveState:
             live.quadlets.append(rec[1])
         elif kind == "P":
             live.pending.append(rec[1])
+        elif kind == "R":
+            live.rolled_back = rec[1:]
+        elif kind == "OU":
+            live.old_units.append(rec[1])
+        elif kind == "C":
+            # Not text: the plan then says only that it differs.
+            with contextlib.suppress(binascii.Error, UnicodeDecodeError):
+                live.texts[rec[1]] = base64.b64decode(rec[2]).decode()
     return live
 
 
 def read_live(
-    conn: Connection, manifest: Mapping[str, Any], timeout: float = 120, share: bool = True
+    conn: Connection,
+    desired: Desired,
+    timeout: float = 120,
+    share: bool = True,
+    texts_unless: Mapping[str, str] | None = None,
 ) -> LiveState:
-    """One SSH command: the live state of everything in `manifest`."""
-    rc, out, err = run_ssh(conn, READ_COMMAND, read_script(manifest).encode(), timeout, share)
+    """One SSH command: the live state of everything in `desired`."""
+    script = read_script(desired, texts_unless).encode()
+    rc, out, err = run_ssh(conn, READ_COMMAND, script, timeout, share)
     if rc != 0:
-        raise PushError(f"reading the host's state failed (exit {rc}): {err.strip()}")
+        why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
+        raise PushError(
+            f"reading the state of {conn.host} port {conn.port} failed (exit {rc}): {why}"
+        )
     return parse_live(out)
 
 
-def compute_drift(
-    manifest: Mapping[str, Any], hashes: Mapping[str, str], live: LiveState
-) -> dict[str, str]:
+def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) -> dict[str, str]:
     """Each drifted item -> what differs. Keys are host paths, or `unit:NAME`.
 
     Secret files never show hashes (they would leak a digest of the secret into the output).
     """
     drift: dict[str, str] = {}
-    for path, f in sorted(manifest["files"].items()):
+    m = desired.manifest
+    for path, f in files(m):
         lf = live.files.get(path)
         if path in live.wrong_type:
             drift[path] = "not a regular file"
@@ -109,36 +135,42 @@ def compute_drift(
                 why.append("content differs")
             else:
                 why.append(f"content differs (live {lf.sha256[:12]}, want {hashes[path][:12]})")
-        if lf.mode != f["mode"]:
-            why.append(f"mode {lf.mode:04o}, want {f['mode']:04o}")
-        if (lf.uid, lf.gid) != (f["uid"], f["gid"]):
-            why.append(f"owner {lf.uid}:{lf.gid}, want {f['uid']}:{f['gid']}")
+        if lf.mode != mode(f):
+            why.append(f"mode {lf.mode:04o}, want {mode(f):04o}")
+        if (lf.uid, lf.gid) != owner(f):
+            why.append(f"owner {lf.uid}:{lf.gid}, want {f['owner']}")
         if lf.linked != "link":
             why.append(f"not linked to {CURRENT}/root{path}")
         if why:
             drift[path] = "; ".join(why)
-    for path, d in sorted(manifest["dirs"].items()):
+    for path, d in dirs(m):
         ld = live.dirs.get(path)
         if ld is None:
             drift[path] = "directory missing"
-        elif ld != (d["mode"], d["uid"], d["gid"]):
+        elif ld != (mode(d), *owner(d)):
             drift[path] = (
-                f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, "
-                f"want {d['mode']:04o} {d['uid']}:{d['gid']}"
+                f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, want {mode(d):04o} {d['owner']}"
             )
-    for path, target in sorted(manifest["links"].items()):
+    for path, target in links(m):
         lt = live.links.get(path)
         if lt != target:
             drift[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+    managed = {p for p, _ in files(m)}
     for q in sorted(live.quadlets):
-        if q not in manifest["files"]:
+        if q not in managed:
             drift[q] = "unmanaged Quadlet file"
-    for u in manifest["units"]:
+    for u in desired.units:
         state = live.units.get(u, "")
         if state != "active":
             drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    if live.rolled_back:
+        gen, replaced, when = [*live.rolled_back, "?", "?", "?"][:3]
+        drift["rollback"] = (
+            f"`homelab rollback` at {when} made {gen} live again in place of {replaced}; "
+            "`pulumi up` brings the host back to the stack"
+        )
     return drift
 
 

@@ -6,52 +6,37 @@ The commands of one `pulumi up` share one SSH connection (OpenSSH connection sha
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import stat
 import subprocess
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from homelab.manifest import sha256
 from homelab.push.errors import PushError
 
 
 @dataclass(frozen=True)
 class Connection:
+    """`homelab:ssh` as the push uses it: the fields of `homelab.host.config.SshConfig`, which
+    checked them once, when the stack was read. HostPush keeps `SshConfig.model_dump()` in
+    its inputs; the provider's process reads that back here, without pydantic."""
+
     host: str
     host_key: str  # "ssh-ed25519 AAAA..." — required: no trust on first use
     port: int = 22
     user: str = "core"
-    private_key_path: str | None = None  # None: the ssh-agent
+    private_key_path: str | None = None  # None: the ssh-agent; `~` allowed
     sudo: bool | None = None  # default: sudo unless root
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Connection:
-        key = d.get("host_key") or ""
-        if len(str(key).split()) < 2:
-            raise PushError("ssh.host_key is required, e.g. 'ssh-ed25519 AAAA...'")
-        return cls(
-            host=str(d["host"]),
-            host_key=" ".join(str(key).split()[:2]),
-            port=int(d.get("port") or 22),
-            user=str(d.get("user") or "core"),
-            private_key_path=d.get("private_key_path") or None,
-            sudo=d.get("sudo"),
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "host": self.host,
-            "host_key": self.host_key,
-            "port": self.port,
-            "user": self.user,
-            "private_key_path": self.private_key_path,
-            "sudo": self.sudo,
-        }
+    def from_props(cls, d: Mapping[str, Any]) -> Connection:
+        # The engine hands numbers back as floats (protobuf Struct); nothing else to undo.
+        return cls(**{**d, "port": int(d["port"])})
 
     @property
     def use_sudo(self) -> bool:
@@ -94,8 +79,7 @@ def mux_dir() -> Path | None:
 def control_path(conn: Connection, directory: Path) -> Path:
     """One socket per (host, port, user, pinned key, private key): a connection verified
     against one pinned key is never reused for another."""
-    digest = hashlib.sha256(json.dumps(conn.to_dict(), sort_keys=True).encode()).hexdigest()
-    return directory / digest[:20]
+    return directory / sha256(json.dumps(asdict(conn), sort_keys=True))[:20]
 
 
 def ssh_argv(
@@ -168,8 +152,7 @@ def run_ssh(
             raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port} timed out") from exc
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     if p.returncode == 255 and not out:
-        why = err.strip() or "the connection closed before the remote command finished"
-        if "host key" in err.lower() or "REMOTE HOST IDENTIFICATION" in err:
-            why = f"host key verification failed (pinned: {conn.host_key}): {why}"
-        raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port}: {why}")
+        from homelab.push.sshfail import explain_ssh_failure
+
+        raise PushError(explain_ssh_failure(conn, err))
     return p.returncode, out, err

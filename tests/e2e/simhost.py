@@ -12,7 +12,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +35,15 @@ class SimHost:
     port: int = 2222
 
     def connection(self, user: str = "core", host_key: str | None = None) -> dict[str, Any]:
-        return push.Connection(
-            host="127.0.0.1",
-            port=self.port,
-            user=user,
-            host_key=host_key or self.host_key,
-            private_key_path=self.key_path,
-        ).to_dict()
+        return asdict(
+            push.Connection(
+                host="127.0.0.1",
+                port=self.port,
+                user=user,
+                host_key=host_key or self.host_key,
+                private_key_path=self.key_path,
+            )
+        )
 
     def sh(self, script: str, check: bool = True, stdin: str | None = None) -> str:
         """Run `script` as root on the host. Secret values go in `stdin`, never in `script`

@@ -157,7 +157,7 @@ def test_apply_fsyncs_before_the_switch(ms: MouseStack, tmp_path: Path) -> None:
     host = ms.host
     _change(ms, "1099M")
     # The push must open a new connection, so that its sshd session is a traced child.
-    push.close_shared(push.Connection.from_dict(host.connection()))
+    push.close_shared(push.Connection(**host.connection()))
     log = tmp_path / "strace.log"
     tracer = subprocess.Popen(
         ["strace", "-f", "-qq", "-y", "-o", str(log), "-e", "signal=none",

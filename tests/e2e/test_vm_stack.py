@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from homelab.cli.build import load_for_build
-from homelab.vmhost import LIBVIRT_KINDS, qemu_gid, read_capabilities
+from homelab.vm.host import LIBVIRT_KINDS, qemu_gid, read_capabilities
 from tests.e2e import vmlab
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_tools
 

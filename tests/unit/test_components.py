@@ -98,14 +98,15 @@ def test_container_outputs(mocks):
 
 
 def test_vm_replaces_disk_and_domain_on_new_ignition(mocks):
-    from components.vm import TestVM
-    from homelab.vmconfig import VmConfig
+    from components.vm import TestVM, TestVMArgs
+    from homelab.vm.config import VmConfig
 
     rec = mocks(stack="vm-test")
     cfg = VmConfig(base_image="/img.qcow2", base_image_sha256="a" * 64, uri="qemu:///session")
 
     def program():
-        vm = TestVM("homelab-t", cfg, pulumi.Output.secret('{"ignition":{}}'), "/c/img", "qemu", 7)
+        ign = pulumi.Output.secret('{"ignition":{}}')
+        vm = TestVM("homelab-t", TestVMArgs(cfg, ign, "/c/img", "qemu", 7))
         return vm.ssh_command
 
     rec.run(program)

@@ -29,7 +29,7 @@ def test_every_option_is_in_the_reference_with_its_description():
     assert '| `auto_rebase.image` | string | `"ghcr.io/ublue-os/ucore:stable"` |' in ref
     assert "| `port` | integer (1-65535) | `22` |" in ref
     assert "| `hostname` | string | **required** |" in ref
-    # The VM's options are the vm helper's to describe (homelab/vmconfig.py).
+    # The VM's options are the vm helper's to describe (homelab/vm/config.py).
     assert all(u.startswith("VmConfig.") for u in undocumented()), undocumented()
 
 

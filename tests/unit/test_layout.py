@@ -12,13 +12,16 @@ PURE = [
     "homelab/quadlet",
     "homelab/host",
     "homelab/fileset.py",
+    "homelab/manifest.py",
+    "homelab/vm/config.py",
+    "homelab/vm/__init__.py",
     "homelab/program.py",
     "homelab/inputs.py",
     "homelab/stackyaml.py",
 ]
 # What only the edges may use: the Pulumi SDK and providers, processes, and the edge modules.
 EFFECTS = ("pulumi", "pulumi_command", "pulumi_libvirt", "subprocess", "components")
-EDGES = ("homelab.tools", "homelab.cli", "homelab.push", "homelab.vmimage")
+EDGES = ("homelab.tools", "homelab.cli", "homelab.push", "homelab.vm.image", "homelab.vm.host")
 
 
 def _modules(path: str) -> list[Path]:

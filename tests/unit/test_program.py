@@ -72,7 +72,7 @@ CAPABILITIES = """<capabilities><host>
 
 def test_vm_test_registers_host_and_vm(program, monkeypatch):
     # libvirtd is the e2e tests' business; here the host's answer is canned.
-    monkeypatch.setattr("homelab.vmhost.read_capabilities", lambda uri: CAPABILITIES)
+    monkeypatch.setattr("homelab.vm.host.read_capabilities", lambda uri: CAPABILITIES)
     rec, _ = program("vm-test")
     types = rec.types()
     assert "libvirt:index/domain:Domain" in types

@@ -6,19 +6,30 @@ POSIX sh), and both remote scripts are syntax-checked by dash, the POSIX shell.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+import json
 import os
 import shutil
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
+from unittest.mock import ANY
 
 import pytest
+from google.protobuf import json_format
+from google.protobuf.struct_pb2 import Struct
+from pydantic import ValidationError
 
+from components.push import HostPushProvider
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.host.config import SshConfig
+from homelab.manifest import dirs, files, links, mode, owner, sha256
 
+REPO = Path(__file__).resolve().parents[2]
 HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyForTestsOnlyxxxxxxxxxxxxxxxx"
 
 
@@ -45,18 +56,26 @@ def fileset(root: str = "") -> FileSet:
     )
 
 
-def parts(fs: FileSet) -> tuple[dict, dict[str, str], dict[str, str], dict[str, str]]:
-    m = push.build_manifest(fs)
+def parts(fs: FileSet) -> tuple[push.Desired, dict[str, str], dict[str, str], dict[str, str]]:
+    d = push.Desired.of(fs)
     c = push.plain_contents(fs)
     s = push.secret_contents(fs, {"pw": "hunter2"})
-    return m, c, s, push.desired_hashes(m, c, s)
+    return d, c, s, push.desired_hashes(d.manifest, c, s)
 
 
-def test_connection_requires_pinned_host_key() -> None:
-    with pytest.raises(push.PushError, match="host_key is required"):
-        push.Connection.from_dict({"host": "mouse.lan"})
-    c = push.Connection.from_dict({"host": "mouse.lan", "host_key": HK + " comment"})
-    assert c.host_key == HK and c.user == "core" and c.use_sudo
+def test_ssh_settings_pass_through_as_checked() -> None:
+    # One shape: what the stack's homelab:ssh checked is what the provider connects with,
+    # after the engine's Struct (numbers as floats) — no second check, nothing renamed.
+    ssh = SshConfig(host="mouse.lan", port=2222, host_key=HK + " comment", sudo=False)
+    struct = Struct()
+    struct.update({"connection": ssh.model_dump()})
+    conn = push.Connection.from_props(json_format.MessageToDict(struct)["connection"])
+    assert dataclasses.asdict(conn) == ssh.model_dump()
+    assert conn == push.Connection("mouse.lan", HK, 2222, "core", None, False)
+    assert isinstance(conn.port, int)  # "-p 2222.0" would not connect
+    assert {f.name for f in dataclasses.fields(push.Connection)} == set(SshConfig.model_fields)
+    with pytest.raises(ValidationError, match="host_key"):
+        SshConfig(host="mouse.lan")  # type: ignore[call-arg]
 
 
 def test_ssh_argv_pins_the_key_and_uses_sudo_for_core() -> None:
@@ -81,14 +100,14 @@ def test_ssh_argv_pins_the_key_and_uses_sudo_for_core() -> None:
 
 
 def test_manifest_has_no_content_and_no_secret_hash() -> None:
-    m, _, s, hashes = parts(fileset())
-    env = m["files"]["/etc/homelab/env/web.env"]
+    d, _, s, hashes = parts(fileset())
+    env = d.manifest["/etc/homelab/env/web.env"]
     assert env["secret"] and env["sha256"] is None
-    assert "hunter2" not in repr(m)
+    assert "hunter2" not in repr(d)
     assert s["/etc/homelab/env/web.env"] == "PW=hunter2\n"
     assert hashes["/etc/homelab/env/web.env"] == hashlib.sha256(b"PW=hunter2\n").hexdigest()
     with pytest.raises(push.PushError, match="tab or newline"):
-        push.build_manifest(FileSet(files=(ManagedFile(path="/etc/a\tb"),)))
+        push.Desired.of(FileSet(files=(ManagedFile(path="/etc/a\tb"),)))
 
 
 def test_generation_ids_sort_by_time_and_depend_on_content() -> None:
@@ -132,11 +151,35 @@ def test_tar_holds_script_manifest_and_every_file() -> None:
     assert "F\t/etc/motd\t640\t0\t4\t" + h["/etc/motd"] + "\t-" in rows
 
 
-def test_remote_command_is_short_and_script_travels_in_the_tar() -> None:
-    assert len(push.APPLY_COMMAND) < 140
-    assert "apply.sh" in push.APPLY_COMMAND and "mktemp -d /etc/homelab/.incoming." in (
-        push.APPLY_COMMAND
-    )
+def test_apply_command_unpacks_the_tar_and_runs_the_script_it_carries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # sudo logs the remote command: it must be the same short line for every push, with the
+    # script and the files in the tar on stdin. Run it for real, rooted in tmp_path.
+    remote = tmp_path / "remote"
+    remote.mkdir()
+    (remote / "apply.sh").write_text('echo "ran $0 in $1"; ls "$1/root/etc"; cat "$1/END"\n')
+    monkeypatch.setattr(push.desired, "REMOTE_DIR", remote)
+    d, c, s, _ = parts(fileset())
+    data = push.build_tar(d, c, s, "20260101T000000Z-abcdef12", 30, 5)
+    base = tmp_path / "etc-homelab"
+    cmd = push.APPLY_COMMAND.replace("/etc/homelab", str(base))
+    assert cmd.count(str(base)) == 2  # never touch this machine's /etc/homelab
+    p = subprocess.run(["sh", "-c", cmd], input=data, capture_output=True, check=False)
+    assert p.returncode == 0, p.stderr
+    (incoming,) = base.glob(".incoming.*")
+    assert p.stdout.decode().split("\n") == [
+        f"ran {incoming}/apply.sh in {incoming}",
+        "containers",
+        "homelab",
+        "motd",
+        "20260101T000000Z-abcdef12",
+    ]
+    conn = push.Connection(host="mouse.lan", host_key=HK)
+    logged = push.ssh_argv(conn, "/tmp/kh", push.APPLY_COMMAND)[-1]
+    assert logged == f"sudo -n {push.APPLY_COMMAND}" and "\n" not in logged
+    script = (push.REMOTE_DIR / "apply.sh").read_text()
+    assert not any(line.strip() in logged for line in script.splitlines() if len(line) > 20)
 
 
 def _dash() -> str:
@@ -146,7 +189,7 @@ def _dash() -> str:
     return dash
 
 
-@pytest.mark.parametrize("script", ["apply.sh", "read.sh"])
+@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh"])
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
         [_dash(), "-n", str(push.REMOTE_DIR / script)], capture_output=True, text=True
@@ -161,9 +204,13 @@ def test_read_script_runs_and_drift_names_every_difference(tmp_path: Path) -> No
     q = Path(root, "etc/containers/systemd")
     q.mkdir(parents=True)
     # web.container edited, the env file missing, motd right content but wrong mode,
-    # an extra Quadlet file, the data dir missing, localtime pointing elsewhere.
+    # extra Quadlet files (every kind podman reads, .artifact too; not a README), the data
+    # dir missing, localtime pointing elsewhere.
     (q / "web.container").write_text("[Container]\nImage=x:2\n")
     (q / "extra.volume").write_text("[Volume]\n")
+    (q / "sub").mkdir()
+    (q / "sub" / "models.artifact").write_text("[Artifact]\n")
+    (q / "README").write_text("not a unit\n")
     Path(root, "etc/motd").write_text("hi\n")
     Path(root, "etc/motd").chmod(0o600)
     os.symlink("/usr/share/zoneinfo/Europe/Berlin", f"{root}/etc/localtime")
@@ -176,7 +223,8 @@ def test_read_script_runs_and_drift_names_every_difference(tmp_path: Path) -> No
     assert "mode 0600, want 0640" in drift[f"{root}/etc/motd"]
     assert f"owner {os.getuid()}:{os.getgid()}, want 0:4" in drift[f"{root}/etc/motd"]
     assert "not linked to /etc/homelab/current/root" in drift[f"{root}/etc/motd"]
-    assert drift[f"{root}/etc/containers/systemd/extra.volume"] == "unmanaged Quadlet file"
+    unmanaged = {k for k, v in drift.items() if v == "unmanaged Quadlet file"}
+    assert unmanaged == {f"{q}/extra.volume", f"{q}/sub/models.artifact"}
     assert drift[f"{root}/var/tank/services/web"] == "directory missing"
     assert "symlink -> /usr/share/zoneinfo/Europe/Berlin" in drift[f"{root}/etc/localtime"]
     assert drift["unit:web.service"].startswith("not active")
@@ -193,8 +241,13 @@ def test_no_drift_when_everything_matches() -> None:
     live = push.LiveState(
         generation="g1",
         files={
-            p: push.LiveFile(h[p], f["mode"], f["uid"], f["gid"], "link")
-            for p, f in m["files"].items()
+            "/etc/containers/systemd/web.container": push.LiveFile(
+                h["/etc/containers/systemd/web.container"], 0o644, 0, 0, "link"
+            ),
+            "/etc/homelab/env/web.env": push.LiveFile(
+                h["/etc/homelab/env/web.env"], 0o600, 0, 0, "link"
+            ),
+            "/etc/motd": push.LiveFile(h["/etc/motd"], 0o640, 0, 4, "link"),
         },
         dirs={"/var/tank/services/web": (0o750, 1000, 1000)},
         links={"/etc/localtime": "/usr/share/zoneinfo/UTC"},
@@ -243,13 +296,148 @@ def test_apply_output_parsing() -> None:
     )
 
 
-def test_manifest_survives_the_engines_float_numbers() -> None:
-    m, _c, _s, h = parts(fileset())
-    floaty = {
-        **m,
-        "files": {p: {**f, "mode": float(f["mode"])} for p, f in m["files"].items()},
-        "dirs": {p: {**d, "uid": float(d["uid"])} for p, d in m["dirs"].items()},
+def test_manifest_survives_the_engines_struct() -> None:
+    # The engine hands inputs back through a protobuf Struct: every number as a float, every
+    # list as a list. The manifest holds no numbers, so the push reads back what it wrote.
+    d, _c, _s, h = parts(fileset())
+    struct = Struct()
+    struct.update({"manifest": d.manifest})
+    back = dataclasses.replace(d, manifest=json_format.MessageToDict(struct)["manifest"])
+    assert back == d
+    assert json.dumps(back.manifest, sort_keys=True) == json.dumps(d.manifest, sort_keys=True)
+    assert push.manifest_tsv(back, h, "g", 1, 1) == push.manifest_tsv(d, h, "g", 1, 1)
+    assert "D\t/var/tank/services/web\t750\t1000\t1000" in push.manifest_tsv(back, h, "g", 1, 1)
+
+
+def test_the_providers_imports_stay_light() -> None:
+    # The engine's provider process imports components.push on every preview; pydantic
+    # (and so homelab.fileset) costs ~0.3 s there and the provider never needs it.
+    code = (
+        "import sys, components.push; "
+        "print(sorted(m for m in sys.modules if m in {'pydantic', 'homelab.fileset'}))"
+    )
+    p = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert p.stdout.strip() == "[]"
+
+
+# HostPushProvider (components/push.py) on its own, the host behind homelab.push's read_live
+# and apply replaced: what the engine's check/diff/create/update/read get from it.
+
+
+class FakeHost:
+    """`read_live` and `apply` at the homelab.push boundary: a host holding `files`
+    (path -> content), with every unit active, that records each apply."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> None:
+        self.files = dict(files)
+        self.applied: list[push.Desired] = []
+        monkeypatch.setattr(push, "read_live", self.read_live)
+        monkeypatch.setattr(push, "apply", self.apply)
+
+    def read_live(
+        self,
+        conn: push.Connection,
+        desired: push.Desired,
+        texts_unless: dict[str, str] | None = None,
+    ) -> push.LiveState:
+        m = desired.manifest
+        return push.LiveState(
+            generation="g-live",
+            files={
+                p: push.LiveFile(sha256(self.files[p]), mode(f), *owner(f), "link")
+                if p in self.files
+                else None
+                for p, f in files(m)
+            },
+            dirs={p: (mode(d), *owner(d)) for p, d in dirs(m)},
+            links=dict(links(m)),
+            units=dict.fromkeys(desired.units, "active"),
+        )
+
+    def apply(
+        self, conn: push.Connection, desired: push.Desired, contents, secrets, *timing
+    ) -> push.ApplyResult:
+        self.applied.append(desired)
+        self.files = {**contents, **secrets}
+        return push.ApplyResult("g-new", ["web.service"], [], [], "HOMELAB-OK g-new\n")
+
+
+def provider_inputs(fs: FileSet) -> dict:
+    """HostPush's inputs for `fs`, as the program registers them (secrets resolved)."""
+    d = push.Desired.of(fs)
+    ssh = SshConfig(host="mouse.lan", host_key=HK)
+    return {
+        "connection": ssh.model_dump(),
+        "manifest": d.manifest,
+        "units": list(d.units),
+        "quadlet_dir": d.quadlet_dir,
+        "quadlet_exts": list(d.quadlet_exts),
+        "contents": push.plain_contents(fs),
+        "secret_contents": push.secret_contents(fs, {"pw": "hunter2"}),
+        "health_timeout": 30,
+        "settle": 1,
     }
-    assert push.normalize_manifest(floaty) == m
-    tsv = push.manifest_tsv(push.normalize_manifest(floaty), h, "g", 1, 1)
-    assert "\t644\t" in tsv and "\t1000\t" in tsv
+
+
+def test_provider_diff_is_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    p = HostPushProvider()
+    olds = p.create(inputs).outs
+    same = p.check(olds, inputs).inputs
+    assert same["drift"] == {} and not p.diff("id", olds, same).changes
+    host.files["/etc/motd"] = "edited by hand\n"
+    drifted = p.check(olds, inputs).inputs
+    assert list(drifted["drift"]) == ["/etc/motd"]
+    assert p.diff("id", olds, drifted).changes
+    assert p.diff("id", olds, {**same, "settle": 9}).changes  # a setting changed
+
+
+def test_provider_update_applies_and_clears_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {})
+    p = HostPushProvider()
+    olds = p.create(inputs).outs
+    assert len(host.applied) == 1 and olds["generation"] == "g-new"  # the first push applies
+    host.files["/etc/motd"] = "edited by hand\n"
+    news = p.check(olds, inputs).inputs
+    outs = p.update("id", olds, news).outs
+    assert len(host.applied) == 2 and host.applied[-1] == push.Desired.of(fs)
+    assert host.files["/etc/motd"] == "hi\n"
+    assert outs["drift"] == {} and outs["healed"] == news["drift"] == {"/etc/motd": ANY}
+    assert outs["generation"] == "g-new" and outs["restarted"] == ["web.service"]
+    # A settings-only update pushes nothing.
+    outs = p.update("id", outs, {**p.check(outs, inputs).inputs, "settle": 9}).outs
+    assert len(host.applied) == 2 and outs["drift"] == {} and outs["healed"] == {}
+
+
+def test_provider_state_from_before_the_one_manifest_form(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # State pushed by an older homelab ({files, dirs, links, units, quadlet_dir}): one
+    # update rewrites it and applies nothing when the host has no drift; a refresh first
+    # says what to do.
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    p = HostPushProvider()
+    old_manifest = {"files": {}, "dirs": {}, "links": {}, "units": [], "quadlet_dir": "/q"}
+    olds = {
+        **{k: v for k, v in inputs.items() if k not in ("units", "quadlet_dir", "quadlet_exts")},
+        "manifest": old_manifest,
+        "generation": "g-old",
+        "drift": {},
+    }
+    with pytest.raises(push.PushError, match="run `pulumi up` once"):
+        p.read("id", olds)
+    news = p.check(olds, inputs).inputs
+    assert news["drift"] == {} and p.diff("id", olds, news).changes
+    outs = p.update("id", olds, news).outs
+    assert host.applied == [] and outs["generation"] == "g-old"
+    assert outs["manifest"] == inputs["manifest"]
+    assert not p.diff("id", outs, p.check(outs, inputs).inputs).changes
+    assert p.read("id", outs).outs["drift"] == {}

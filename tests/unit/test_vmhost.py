@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from homelab.host.butane import ignition_text
-from homelab.vmhost import VmHostError, clear_stale, owned, qemu_gid, stale_commands
+from homelab.vm.host import VmHostError, clear_stale, owned, qemu_gid, stale_commands
 
 DEBIAN = """<capabilities><host>
   <secmodel><model>none</model><doi>0</doi></secmodel>

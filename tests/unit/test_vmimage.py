@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from homelab.vmconfig import VmConfig
-from homelab.vmimage import (
+from homelab.vm.config import VmConfig
+from homelab.vm.image import (
     ImageError,
     cached_path,
     detect_domain_type,
@@ -81,7 +81,7 @@ def test_wrong_checksum_is_refused_and_nothing_cached(served, tmp_path):
 def test_domain_type_detection(monkeypatch, uri, kvm_device, cpuinfo, expected):
     """The machine's facts are given (this machine has /dev/kvm without VT-x, where only TCG
     works: ../shared/reference/test-machines.md); the decision is the function's."""
-    import homelab.vmimage as vmimage
+    import homelab.vm.image as vmimage
 
     def fake_open(path, flags):
         assert path == "/dev/kvm"

@@ -42,8 +42,30 @@ unit() {
     printf 'U\t%s\t%s\n' "$1" "$(systemctl show -p ActiveState --value "$1" 2>/dev/null)"
 }
 quadlets() {
-    [ -d "$1" ] || return 0
-    find "$1" \( -name '*.container' -o -name '*.volume' -o -name '*.network' -o -name '*.pod' \
-        -o -name '*.kube' -o -name '*.image' -o -name '*.build' \) ! -type d |
-        while read -r p; do printf 'Q\t%s\n' "$p"; done
+    # quadlets DIR EXT...: files in DIR with a Quadlet extension (homelab.quadlet's KIND_GROUP,
+    # passed in by homelab.push).
+    d=$1
+    shift
+    [ -d "$d" ] || return 0
+    find "$d" ! -type d | while read -r p; do
+        for e in "$@"; do
+            case $p in *"$e") printf 'Q\t%s\n' "$p"; break ;; esac
+        done
+    done
 }
+# Units of the live generation (those a push would stop when the new set drops them).
+if [ -n "$cur" ] && [ -f "$cur/manifest.tsv" ]; then
+    awk -F'\t' '$1 == "U" { print "OU\t" $2 }' "$cur/manifest.tsv"
+fi
+# text PATH SHA: the content of a non-secret file whose live content is not SHA, for the
+# preview's text diff (base64, one line; files over 64 KiB are only said to differ).
+text() {
+    [ -f "$1" ] || return 0
+    [ "$(sha256sum <"$1" | cut -d' ' -f1)" = "$2" ] && return 0
+    [ "$(stat -L -c %s "$1")" -le 65536 ] || return 0
+    printf 'C\t%s\t%s\n' "$1" "$(base64 -w0 <"$1")"
+}
+# A generation made live by `homelab rollback` is drift until a push replaces it.
+if [ -n "$cur" ] && [ -f "$cur/rollback" ]; then
+    printf 'R\t%s\n' "$(head -n 1 "$cur/rollback")"
+fi

@@ -16,7 +16,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from homelab.vmconfig import VmConfig
+from homelab.vm.config import VmConfig
 
 CHUNK = 1 << 20
 

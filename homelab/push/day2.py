@@ -1,0 +1,117 @@
+"""Day-2 operations on a pushed host over the same pinned SSH transport as the push:
+status, kept generations, a unit's journal, rollback. Host side: remote/day2.sh (read-only
+queries, `sh -s`) and remote/rollback.sh, which hands an old generation to apply.sh so a
+rollback switches, restarts and health-checks exactly as a push does."""
+
+from __future__ import annotations
+
+import io
+import re
+import shlex
+import tarfile
+from dataclasses import dataclass, field
+
+from homelab.push.apply import ApplyResult, parse_apply_output
+from homelab.push.errors import REMOTE_DIR, PushError
+from homelab.push.ssh import Connection, run_ssh
+
+GENERATION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,80}")
+UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,200}")
+ROLLBACK_COMMAND = (
+    "sh -c 'mkdir -p /etc/homelab && d=$(mktemp -d /etc/homelab/.incoming.XXXXXX) && "
+    'tar -x -C "$d" && exec sh "$d/rollback.sh" "$d" "$0"\''
+)
+
+
+@dataclass
+class UnitStatus:
+    unit: str
+    active: str
+    sub: str
+    restarts: str
+    image: str
+
+
+@dataclass
+class HostStatus:
+    generation: str
+    units: list[UnitStatus] = field(default_factory=list)
+    rolled_back: str = ""  # "GEN\tREPLACED\tTIME" while a rollback is live
+    pending: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Generation:
+    name: str
+    mtime: int
+    rollback_of: str  # the generation this one copies, for a rollback
+    current: bool
+
+
+def _query(conn: Connection, call: str, timeout: float = 60) -> str:
+    script = (REMOTE_DIR / "day2.sh").read_text() + call + "\n"
+    rc, out, err = run_ssh(conn, "sh -s", script.encode(), timeout)
+    if rc != 0:
+        why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
+        raise PushError(f"{conn.host} port {conn.port}: `{call}` failed (exit {rc}): {why}")
+    return out
+
+
+def status(conn: Connection) -> HostStatus:
+    st = HostStatus("")
+    for line in _query(conn, "status").splitlines():
+        rec = line.split("\t")
+        if rec[0] == "G":
+            st.generation = rec[1]
+        elif rec[0] == "R":
+            st.rolled_back = "\t".join(rec[1:])
+        elif rec[0] == "P":
+            st.pending.append(rec[1])
+        elif rec[0] == "U" and len(rec) >= 6:
+            st.units.append(UnitStatus(rec[1], rec[2], rec[3], rec[4], rec[5]))
+    return st
+
+
+def generations(conn: Connection) -> list[Generation]:
+    cur, gens = "", []
+    for line in _query(conn, "generations").splitlines():
+        rec = line.split("\t")
+        if rec[0] == "G":
+            cur = rec[1]
+        elif rec[0] == "N":
+            gens.append(Generation(rec[1], int(rec[2]), rec[3], False))
+    for g in gens:
+        g.current = g.name == cur
+    return gens
+
+
+def logs(conn: Connection, unit: str, lines: int) -> str:
+    if not UNIT.fullmatch(unit):
+        raise PushError(f"not a unit name: {unit!r}")
+    return _query(conn, f"logs {shlex.quote(unit)} {int(lines)}")
+
+
+def rollback_tar() -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for name in ("apply.sh", "rollback.sh"):
+            data = (REMOTE_DIR / name).read_bytes()
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mode, ti.mtime = len(data), 0o700, 0
+            tar.addfile(ti, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def rollback(conn: Connection, generation: str = "", timeout: float = 900) -> ApplyResult:
+    """Make `generation` (default: the one before the current) live again, as a push would."""
+    if generation and not GENERATION.fullmatch(generation):
+        raise PushError(f"not a generation id: {generation!r}")
+    # The generation travels as $0 of the `sh -c` (quoted), never inside the script text.
+    remote = f"{ROLLBACK_COMMAND} {shlex.quote(generation or '')}"
+    rc, out, err = run_ssh(conn, remote, rollback_tar(), timeout)
+    res = parse_apply_output(out)
+    if rc != 0 or res is None:
+        msgs = [ln.removeprefix("HOMELAB-ERROR: ") for ln in out.splitlines()]
+        detail = "\n".join(m for m in msgs if not m.startswith("HOMELAB-")) or err.strip()
+        raise PushError(f"rollback on {conn.host} port {conn.port} failed (exit {rc}): {detail}")
+    return res

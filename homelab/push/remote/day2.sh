@@ -1,0 +1,42 @@
+# day2.sh — what `homelab status|generations|logs` read on the host, as root, over one SSH
+# connection (`sh -s`; homelab.push.day2 appends one call). Output: tab-separated records.
+B=/etc/homelab
+G=$B/generations
+cur=$(readlink "$B/current" 2>/dev/null || true)
+M=$cur/manifest.tsv
+
+# status: the current generation, then per managed unit its state and the image of its
+# .container file in that generation.
+status() {
+    printf 'G\t%s\n' "${cur##*/}"
+    [ -f "$cur/rollback" ] && printf 'R\t%s\n' "$(cat "$cur/rollback")"
+    [ -f "$B/pending" ] && while read -r u; do printf 'P\t%s\n' "$u"; done <"$B/pending"
+    [ -f "$M" ] || return 0
+    awk -F'\t' '$1 == "U" { print $2 }' "$M" | while read -r u; do
+        img=""
+        for f in $(awk -F'\t' -v u="$u" '$1 == "F" && $2 ~ /\.container$/ {
+            n = split($7, us, ","); for (i = 1; i <= n; i++) if (us[i] == u) print $2 }' "$M"); do
+            img=$(sed -n 's/^Image=//p' "$cur/root$f" | tail -n 1)
+        done
+        # One property per call: `systemctl show` prints several in its own order.
+        printf 'U\t%s\t%s\t%s\t%s\t%s\n' "$u" "$(systemctl show -p ActiveState --value "$u")" \
+            "$(systemctl show -p SubState --value "$u")" \
+            "$(systemctl show -p NRestarts --value "$u")" "$img"
+    done
+}
+
+# generations: every kept generation (oldest first) with its time and what it was.
+generations() {
+    printf 'G\t%s\n' "${cur##*/}"
+    [ -d "$G" ] || return 0
+    ls -1 "$G" | sort | while read -r g; do
+        rb=""
+        [ -f "$G/$g/rollback" ] && rb=$(cut -f1 "$G/$g/rollback")
+        printf 'N\t%s\t%s\t%s\n' "$g" "$(stat -c %Y "$G/$g")" "$rb"
+    done
+}
+
+# logs UNIT N: the unit's journal.
+logs() {
+    journalctl -u "$1" -n "$2" --no-pager -o short-iso 2>&1
+}

@@ -1,0 +1,36 @@
+#!/bin/sh
+# rollback.sh STAGE [GEN] — run as root on the host from the tar `homelab rollback` unpacked
+# into STAGE (beside apply.sh). Makes generation GEN (default: the one before the current) the
+# new generation, a copy under a new id, and hands it to apply.sh: the same verify, Quadlet
+# check, restart-only-what-differs, one-rename switch, health gate and automatic return on
+# failure as a push. The copy carries `rollback` (GEN, the generation it replaced, the time):
+# read.sh reports it, so `pulumi preview` shows the host as drifted until the next `up`.
+set -eu
+d=$1
+want=${2:-}
+B=/etc/homelab
+G=$B/generations
+say() { printf '%s\n' "$*"; }
+fail() {
+    rm -rf "$d"
+    say "HOMELAB-ERROR: $*"
+    exit 1
+}
+cur=$(readlink "$B/current" 2>/dev/null || true)
+[ -n "$cur" ] || fail "nothing was ever pushed to this host"
+# Candidates: real generations, not failed ones, not the "nothing managed" placeholder.
+list() { ls -1 "$G" | sort | grep -v -e '\.failed$' -e '^000000-empty$' || true; }
+if [ -z "$want" ]; then
+    want=$(list | awk -v c="${cur##*/}" '$0 == c { print prev; exit } { prev = $0 }')
+    [ -n "$want" ] || fail "no generation before ${cur##*/} to roll back to"
+fi
+case $want in */* | .* | *.failed) fail "not a generation: $want" ;; esac
+[ -f "$G/$want/manifest.tsv" ] || fail "no generation $want (see \`homelab generations\`)"
+[ "$G/$want" != "$cur" ] || fail "$want is already the current generation"
+id=$(date -u +%Y%m%dT%H%M%SZ)-rollback
+cp -a "$G/$want/root" "$d/root"
+awk -F'\t' -v id="$id" 'BEGIN { OFS = "\t" } $1 == "I" { $2 = id } { print }' \
+    "$G/$want/manifest.tsv" >"$d/manifest.tsv"
+printf '%s\t%s\t%s\n' "$want" "${cur##*/}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$d/rollback"
+printf '%s' "$id" >"$d/END"
+exec sh "$d/apply.sh" "$d"

@@ -1,0 +1,172 @@
+"""Day-2 commands (`homelab status|generations|logs|rollback STACK`) as a user runs them (the
+`homelab` entry point, from the project folder), over the stack's pinned SSH settings, against
+the simulated host. Every assertion is checked against the host's own state: the `current`
+link, `systemctl` (InvocationID changes iff a unit was restarted), the journal; and for
+rollback the real `pulumi preview` afterwards (drift) and `up` (clears it)."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from homelab.quadlet import parse_unit
+from tests.e2e.mouse_stack import STACK, MouseStack, new_mouse_stack
+from tests.e2e.pulumi_cli import REPO
+from tests.e2e.simhost import SimHost
+
+pytestmark = [pytest.mark.simhost, pytest.mark.tools]
+
+UNITS = ("netdata.service", "rustfs.service")
+NETDATA = "/etc/containers/systemd/netdata.container"
+
+
+@pytest.fixture(scope="module")
+def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
+    """Two generations on the host: A (the stack as is), then B (netdata's memory_max)."""
+    ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("day2"))
+    ms.stack.up()
+    ms.gens = [mouse_host.current_generation()]  # type: ignore[attr-defined]
+    ms.stack.set("homelab:containers.netdata.memory_max", "1300M")
+    ms.stack.up()
+    ms.gens.append(mouse_host.current_generation())  # type: ignore[attr-defined]
+    yield ms
+
+
+def homelab(ms: MouseStack, *args: str) -> subprocess.CompletedProcess[str]:
+    """`homelab ARGS... e2e-mouse` from the project folder (found upward from the cwd)."""
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "homelab"), *args],
+        cwd=ms.project / "containers",
+        env=ms.stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def ok(p: subprocess.CompletedProcess[str]) -> str:
+    assert (p.returncode, p.stderr) == (0, ""), (p.returncode, p.stdout, p.stderr)
+    assert "Traceback" not in p.stdout
+    return p.stdout
+
+
+def host_generations(host: SimHost) -> list[str]:
+    return host.sh("ls -1 /etc/homelab/generations | sort").split()
+
+
+def test_status_shows_units_images_and_generation(ms: MouseStack) -> None:
+    host = ms.host
+    out = ok(homelab(ms, "status", STACK)).splitlines()
+    assert out[0] == f"{STACK}: 127.0.0.1 port {host.port}, generation {host.current_generation()}"
+    assert out[1].split() == ["UNIT", "STATE", "RESTARTS", "IMAGE"]
+    rows = {ln.split()[0]: ln.split()[1:] for ln in out[2:]}
+    assert sorted(rows) == list(UNITS)
+    for u in UNITS:
+        live = host.unit(u)
+        name = u.removesuffix(".service")
+        image = parse_unit(host.sh(f"cat /etc/containers/systemd/{name}.container"), name).get(
+            "Container", "Image"
+        )[-1]
+        assert rows[u] == [f"{live['ActiveState']}/{live['SubState']}", live["NRestarts"], image]
+        assert live["ActiveState"] == "active"
+
+
+def test_generations_lists_the_hosts_generations_and_marks_current(ms: MouseStack) -> None:
+    host = ms.host
+    lines = ok(homelab(ms, "generations", STACK)).splitlines()
+    assert [ln[2:].split()[0] for ln in lines] == host_generations(host)
+    current = [ln for ln in lines if ln.startswith("* ")]
+    assert len(current) == 1 and current[0].split()[1] == host.current_generation()
+    assert current[0].endswith("(current)")
+    assert host.current_generation() == ms.gens[-1]  # type: ignore[attr-defined]
+
+
+def test_logs_is_the_units_journal(ms: MouseStack) -> None:
+    host = ms.host
+    got = ok(homelab(ms, "logs", STACK, "netdata", "-n", "5"))
+    want = host.sh("journalctl -u netdata.service -n 5 --no-pager -o short-iso")
+    assert got == want
+    assert len(got.splitlines()) == 5
+    assert "netdata" in got
+
+
+def test_rollback_switches_back_restarts_only_what_differs_and_shows_as_drift(
+    ms: MouseStack,
+) -> None:
+    host = ms.host
+    a, b = ms.gens  # type: ignore[attr-defined]
+    assert host.current_generation() == b
+    before = {u: host.unit(u) for u in UNITS}
+    assert "MemoryMax=1300M" in host.sh(f"cat {NETDATA}")
+
+    out = ok(homelab(ms, "rollback", STACK))
+    assert "restarted: netdata.service" in out.splitlines(), out
+    gen = host.current_generation()
+    assert gen.endswith("-rollback") and gen not in (a, b)
+    # The live tree is generation A's again, through the one `current` link.
+    assert host.sh(f"readlink {NETDATA}").strip() == f"/etc/homelab/current/root{NETDATA}"
+    assert (
+        host.sh(
+            f"diff -r /etc/homelab/generations/{a}/root /etc/homelab/current/root && echo same"
+        ).strip()
+        == "same"
+    )
+    assert "MemoryMax=1G" in host.sh(f"cat {NETDATA}")
+    after = {u: host.unit(u) for u in UNITS}
+    # netdata's file differs between B and A: restarted, healthy; rustfs's does not: untouched.
+    assert after["netdata.service"]["InvocationID"] != before["netdata.service"]["InvocationID"]
+    assert after["netdata.service"]["ActiveState"] == "active"
+    assert (after["rustfs.service"]["InvocationID"], after["rustfs.service"]["NRestarts"]) == (
+        before["rustfs.service"]["InvocationID"],
+        before["rustfs.service"]["NRestarts"],
+    )
+    gens = ok(homelab(ms, "generations", STACK))
+    assert f"* {gen}" in gens and f"(current; rollback to {a})" in gens, gens
+
+    # The host no longer matches the stack: preview says so, up restores the stack.
+    p = ms.stack.preview("--expect-no-changes", check=False)
+    text = p.stdout + p.stderr
+    assert p.returncode != 0, text
+    assert "`homelab rollback` at " in text and f"made {a} live again in place of {b}" in text
+    assert "+ -MemoryMax=1G" in text and "+ +MemoryMax=1300M" in text, text
+    inv = host.invocations(*UNITS)
+    ms.stack.up()
+    assert not host.current_generation().endswith("-rollback")
+    assert "MemoryMax=1300M" in host.sh(f"cat {NETDATA}")
+    now = host.invocations(*UNITS)
+    assert now["netdata.service"] != inv["netdata.service"]
+    assert now["rustfs.service"] == inv["rustfs.service"]
+    ms.stack.preview("--expect-no-changes")
+
+
+def test_rollback_to_an_unknown_generation_changes_nothing(ms: MouseStack) -> None:
+    host = ms.host
+    gen, gens, inv = host.current_generation(), host_generations(host), host.invocations(*UNITS)
+    p = homelab(ms, "rollback", STACK, "20000101T000000Z-nothere")
+    assert p.returncode == 1 and p.stdout == ""
+    assert p.stderr == (
+        f"homelab rollback {STACK}: rollback on 127.0.0.1 port {host.port} failed (exit 1): "
+        "no generation 20000101T000000Z-nothere (see `homelab generations`)\n"
+    )
+    assert host.current_generation() == gen
+    assert host_generations(host) == gens
+    assert host.invocations(*UNITS) == inv
+
+
+def test_wrong_host_key_is_one_line(ms: MouseStack) -> None:
+    host = ms.host
+    key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICjmq1k7aYIOE1js5mF1eA6b8r8ZCXSrsplOdUxF20t4"
+    ms.stack.set("homelab:ssh.host_key", key)
+    try:
+        p = homelab(ms, "status", STACK)
+    finally:
+        ms.stack.set("homelab:ssh.host_key", host.host_key)
+    assert p.returncode == 1 and p.stdout == ""
+    assert len(p.stderr.splitlines()) == 1 and "Traceback" not in p.stderr
+    assert p.stderr.startswith(
+        f"homelab status {STACK}: 127.0.0.1 port {host.port} presented a host key other than "
+        "the pinned homelab:ssh host_key"
+    ), p.stderr
