@@ -103,8 +103,9 @@ def _events(before_gens: set[str], before_cur: str) -> dict[str, Callable[[], bo
     }
 
 
-def _kill_up(lab: Lab, log: Path, wait: Callable[[], bool], delay: float) -> float:
-    """Start `pulumi up --yes`, SIGKILL the CLI and its plugins `delay` s after `wait()`."""
+def _kill_up(lab: Lab, log: Path, wait: Callable[[], bool], delay: float) -> tuple[float, bool]:
+    """Start `pulumi up --yes`, SIGKILL the CLI and its plugins `delay` s after `wait()`.
+    Returns when, and whether the kill hit a running `up` (a late moment may find it done)."""
     proc = lab.ms.stack.popen("up", "--yes", log=log)
     t0 = time.monotonic()
     try:
@@ -117,8 +118,7 @@ def _kill_up(lab: Lab, log: Path, wait: Callable[[], bool], delay: float) -> flo
         alive = proc.poll() is None
         vmlab.kill_tree(vmlab.process_tree(proc.pid))
         proc.wait()
-    assert alive, f"up finished before the kill:\n{log.read_text()}"
-    return time.monotonic() - t0
+    return time.monotonic() - t0, alive
 
 
 def test_up_killed_at_random_moments_leaves_old_or_new_and_converges(lab: Lab) -> None:
@@ -128,7 +128,11 @@ def test_up_killed_at_random_moments_leaves_old_or_new_and_converges(lab: Lab) -
     print(f"\nkill seed {seed} (HOMELAB_KILL_SEED={seed} replays it); an up takes "
           f"{lab.up_seconds:.1f} s")  # fmt: skip
     outcomes: dict[str, int] = {"old": 0, "new": 0}
-    for i in range(KILLS):
+    missed, i = 0, -1
+    while outcomes["old"] + outcomes["new"] < KILLS:
+        i += 1
+        # A moment drawn after the end of that `up` kills nothing: it counts as no kill.
+        assert missed <= KILLS, f"{missed} moments came after the up had finished"
         old_plan = ms.plan()
         navidrome = any(c.name == "navidrome" for c in old_plan.containers)
         ms.stack.set("homelab:containers.netdata.memory_max", f"{1200 + i}M")
@@ -146,14 +150,18 @@ def test_up_killed_at_random_moments_leaves_old_or_new_and_converges(lab: Lab) -
             name, wait = rng.choice(list(_events(gens, cur).items()))
             delay = rng.uniform(0, AFTER_EVENT)
             what = f"{delay:.2f} s after '{name}'"
-        at = _kill_up(lab, lab.work / f"killed-{i}.log", wait, delay)
+        at, killed = _kill_up(lab, lab.work / f"killed-{i}.log", wait, delay)
 
         waited = settle(host)
         tree = host.tree(paths)
         assert tree in (old, new), f"kill {i} ({what}): a mix of old and new: {tree}"
         assert incomplete(host) == [], f"kill {i} ({what})"
         landed = "new" if tree == new else "old"
-        outcomes[landed] += 1
+        if killed:
+            outcomes[landed] += 1
+        else:
+            missed += 1
+            what += " (the up had finished: not a kill)"
 
         steps = recover(ms.stack, ms.project.parent / "state")
         assert host.tree(paths) == new, f"kill {i} ({what}): the next up did not converge"
@@ -169,5 +177,6 @@ def test_up_killed_at_random_moments_leaves_old_or_new_and_converges(lab: Lab) -
         print(f"kill {i:2}: {what:40} (at {at:5.2f} s): host {landed}, apply settled "
               f"{waited:4.1f} s later; then {' + '.join(steps)}")  # fmt: skip
     print(f"{KILLS} kills survived: host old after {outcomes['old']}, new after "
-          f"{outcomes['new']}; every next up converged")  # fmt: skip
+          f"{outcomes['new']}; every next up converged ({missed} moments after the end of "
+          "their up)")  # fmt: skip
     ms.stack.preview("--expect-no-changes")
