@@ -102,18 +102,20 @@ def test_rollback_switches_back_restarts_only_what_differs_and_shows_as_drift(
     before = {u: host.unit(u) for u in UNITS}
     assert "MemoryMax=1300M" in host.sh(f"cat {NETDATA}")
 
+    env = ["/etc/homelab/env/rustfs.env"]
+    secret_file = host.tree(env)
     out = ok(homelab(ms, "rollback", STACK))
+    # Older generations keep no secret file (apply.sh scrubs them): the current values stay.
+    assert host.tree(env) == secret_file and host.stat(env[0]) == "600:0:0"
     assert "restarted: netdata.service" in out.splitlines(), out
     gen = host.current_generation()
     assert gen.endswith("-rollback") and gen not in (a, b)
     # The live tree is generation A's again, through the one `current` link.
     assert host.sh(f"readlink {NETDATA}").strip() == f"/etc/homelab/current/root{NETDATA}"
-    assert (
-        host.sh(
-            f"diff -r /etc/homelab/generations/{a}/root /etc/homelab/current/root && echo same"
-        ).strip()
-        == "same"
-    )
+    # (Secret files excepted: generation A no longer holds them.)
+    gens_dir = "/etc/homelab/generations"
+    same = f"diff -r -x env {gens_dir}/{a}/root /etc/homelab/current/root && echo same"
+    assert host.sh(same).strip() == "same"
     assert "MemoryMax=1G" in host.sh(f"cat {NETDATA}")
     after = {u: host.unit(u) for u in UNITS}
     # netdata's file differs between B and A: restarted, healthy; rustfs's does not: untouched.

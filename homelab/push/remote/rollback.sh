@@ -29,8 +29,23 @@ case $want in */* | .* | *.failed) fail "not a generation: $want" ;; esac
 [ "$G/$want" != "$cur" ] || fail "$want is already the current generation"
 id=$(date -u +%Y%m%dT%H%M%SZ)-rollback
 cp -a "$G/$want/root" "$d/root"
-awk -F'\t' -v id="$id" 'BEGIN { OFS = "\t" } $1 == "I" { $2 = id } { print }' \
-    "$G/$want/manifest.tsv" >"$d/manifest.tsv"
+# Secret files live in the live generation only (apply.sh scrubs the older ones): the
+# rollback keeps their current values, and its manifest their current hashes.
+: >"$d/secret-sha"
+awk -F'\t' '$1 == "S" { print $2 }' "$G/$want/manifest.tsv" | while read -r p; do
+    if [ ! -f "$d/root$p" ]; then
+        [ -f "$cur/root$p" ] || fail "secret file $p is in neither $want nor ${cur##*/}"
+        mkdir -p "$(dirname "$d/root$p")"
+        cp -p "$cur/root$p" "$d/root$p"
+    fi
+    printf '%s\t%s\n' "$p" "$(sha256sum <"$d/root$p" | cut -d' ' -f1)" >>"$d/secret-sha"
+done
+awk -F'\t' -v id="$id" -v sf="$d/secret-sha" '
+    BEGIN { OFS = "\t"; while ((getline l < sf) > 0) { split(l, a, "\t"); sha[a[1]] = a[2] } }
+    $1 == "I" { $2 = id }
+    $1 == "F" && ($2 in sha) { $6 = sha[$2] }
+    { print }' "$G/$want/manifest.tsv" >"$d/manifest.tsv"
+rm -f "$d/secret-sha"
 printf '%s\t%s\t%s\n' "$want" "${cur##*/}" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$d/rollback"
 printf '%s' "$id" >"$d/END"
 exec sh "$d/apply.sh" "$d"
