@@ -103,7 +103,11 @@ def test_rollback_switches_back_restarts_only_what_differs_and_shows_as_drift(
     before = {u: host.unit(u) for u in UNITS}
     assert "MemoryMax=1300M" in host.sh(f"cat {NETDATA}")
 
+    env = ["/etc/homelab/env/rustfs.env"]
+    secret_file = host.tree(env)
     out = ok(homelab(ms, "rollback", STACK))
+    # Older generations keep no secret file (apply.sh scrubs them): the current values stay.
+    assert host.tree(env) == secret_file and host.stat(env[0]) == "600:0:0"
     assert "restarted: netdata.service" in out.splitlines(), out
     gen = host.current_generation()
     assert gen.endswith("-rollback") and gen not in (a, b)
