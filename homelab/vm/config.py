@@ -28,7 +28,9 @@ class VmConfig(BaseModel):
         description="sha256 of the file as downloaded (of the `.xz` when compressed)"
     )
     pool: str | None = Field(
-        None, description="an existing libvirt storage pool to use; null: create one"
+        None,
+        description="an existing libvirt storage pool to use (refused while the Ignition "
+        "carries secrets: homelab can close only its own pool); null: create one",
     )
     pool_path: str = Field(
         "/var/lib/libvirt/images/homelab", description="folder of the pool homelab creates"
