@@ -10,7 +10,7 @@ from pathlib import Path
 import pulumi
 
 from components.host import Host, HostArgs
-from components.push import HostPush
+from components.push import HostPush, HostPushArgs
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import exit_quietly_on_interrupt, program_config
@@ -80,11 +80,7 @@ if cfg.vm is not None and base_image is not None:
 elif cfg.ssh is not None:
     pushed = HostPush(
         cfg.host.hostname,
-        plan.fileset,
-        cfg.ssh,
-        secrets=secrets,
-        health_timeout=cfg.push.health_timeout,
-        settle=cfg.push.settle,
+        HostPushArgs(fileset=plan.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
     )
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)

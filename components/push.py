@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import pulumi
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
     # Not at run time: the provider's process imports this module on every preview, and
     # homelab.fileset brings pydantic (~0.3 s) that the provider never needs.
     from homelab.fileset import FileSet
-    from homelab.host.config import SshConfig
+    from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 _SETTINGS = ("connection", "health_timeout", "settle")
@@ -214,8 +215,19 @@ class _HostPushResource(Resource):
         super().__init__(HostPushProvider(), name, {**outs, **props}, opts)
 
 
+@dataclass(frozen=True)
+class HostPushArgs:
+    """What a push is made of: the file set, the host's SSH settings (checked when the stack
+    was read: kept as is), how health is judged, and the secret values its files need."""
+
+    fileset: FileSet
+    ssh: SshConfig
+    push: PushConfig
+    secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+
+
 class HostPush(pulumi.ComponentResource):
-    """Push `fileset` to the host `ssh` names (checked when the stack was read: kept as is)."""
+    """Bring the host `args.ssh` names to `args.fileset`, with drift in preview."""
 
     generation: pulumi.Output[str]
     applied_at: pulumi.Output[str]
@@ -224,32 +236,24 @@ class HostPush(pulumi.ComponentResource):
     drift: pulumi.Output[dict[str, str]]
 
     def __init__(
-        self,
-        name: str,
-        fileset: FileSet,
-        ssh: SshConfig,
-        secrets: Mapping[str, pulumi.Input[str]] | None = None,
-        health_timeout: int = 90,
-        settle: int = 5,
-        provider: pulumi.ProviderResource | None = None,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: HostPushArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("homelab:push:HostPush", name, None, opts)
-        fs = fileset
+        fs = args.fileset
         secret_files: pulumi.Output[dict[str, str]] = pulumi.Output.secret(
-            pulumi.Output.all(**(secrets or {})).apply(lambda vals: push.secret_contents(fs, vals))
+            pulumi.Output.all(**args.secrets).apply(lambda vals: push.secret_contents(fs, vals))
         )
         desired = push.Desired.of(fs)
         props: dict[str, Any] = {
-            "connection": ssh.model_dump(),
+            "connection": args.ssh.model_dump(),
             "manifest": desired.manifest,
             "units": list(desired.units),
             "quadlet_dir": desired.quadlet_dir,
             "quadlet_exts": list(desired.quadlet_exts),
             "contents": push.plain_contents(fs),
             "secret_contents": secret_files,
-            "health_timeout": health_timeout,
-            "settle": settle,
+            "health_timeout": args.push.health_timeout,
+            "settle": args.push.settle,
             "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(
@@ -257,7 +261,6 @@ class HostPush(pulumi.ComponentResource):
             props,
             pulumi.ResourceOptions(
                 parent=self,
-                provider=provider,
                 additional_secret_outputs=["secret_contents", "secret_hashes"],
                 # Deleting the resource never touches the host (see HostPushProvider.delete).
                 retain_on_delete=True,
