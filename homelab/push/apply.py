@@ -10,11 +10,19 @@ from homelab.push.desired import Desired, build_tar, desired_hashes, generation_
 from homelab.push.errors import PushError
 from homelab.push.ssh import Connection, run_ssh
 
-# The remote command stays short because sudo logs it; the apply script travels in the tar.
-APPLY_COMMAND = (
-    "sh -c 'mkdir -p /etc/homelab && d=$(mktemp -d /etc/homelab/.incoming.XXXXXX) && "
-    'tar -x -C "$d" && exec sh "$d/apply.sh" "$d"\''
-)
+
+# The remote command stays short because sudo logs it; the script travels in the tar.
+def staged_command(script: str, with_arg: bool = False) -> str:
+    """Unpack the tar on stdin into a fresh staging dir under /etc/homelab and run `script`
+    from it; `with_arg`: the script also gets the command's one argument (`$0` of sh -c)."""
+    arg = ' "$0"' if with_arg else ""
+    return (
+        "sh -c 'mkdir -p /etc/homelab && d=$(mktemp -d /etc/homelab/.incoming.XXXXXX) && "
+        f'tar -x -C "$d" && exec sh "$d/{script}" "$d"{arg}\''
+    )
+
+
+APPLY_COMMAND = staged_command("apply.sh")
 
 
 @dataclass
@@ -63,7 +71,12 @@ def apply(
             f"or the new generation. Remote output:\n{out.strip()}\n{err.strip()}"
         )
     if rc != 0 or res is None:
-        msgs = [ln.removeprefix("HOMELAB-ERROR: ") for ln in out.splitlines()]
-        detail = "\n".join(m for m in msgs if not m.startswith("HOMELAB-")) or err.strip()
-        raise PushError(f"push to {conn.host} failed (exit {rc}):\n{detail}")
+        raise PushError(f"push to {conn.host} failed (exit {rc}):\n{remote_errors(out, err)}")
     return res
+
+
+def remote_errors(out: str, err: str) -> str:
+    """What apply.sh said went wrong (its HOMELAB-ERROR lines and plain output), else ssh's
+    stderr."""
+    msgs = [ln.removeprefix("HOMELAB-ERROR: ") for ln in out.splitlines()]
+    return "\n".join(m for m in msgs if not m.startswith("HOMELAB-")) or err.strip()

@@ -11,16 +11,13 @@ import shlex
 import tarfile
 from dataclasses import dataclass, field
 
-from homelab.push.apply import ApplyResult, parse_apply_output
+from homelab.push.apply import ApplyResult, parse_apply_output, remote_errors, staged_command
 from homelab.push.errors import REMOTE_DIR, PushError
 from homelab.push.ssh import Connection, run_ssh
 
 GENERATION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,80}")
 UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,200}")
-ROLLBACK_COMMAND = (
-    "sh -c 'mkdir -p /etc/homelab && d=$(mktemp -d /etc/homelab/.incoming.XXXXXX) && "
-    'tar -x -C "$d" && exec sh "$d/rollback.sh" "$d" "$0"\''
-)
+ROLLBACK_COMMAND = staged_command("rollback.sh", with_arg=True)
 
 
 @dataclass
@@ -111,7 +108,6 @@ def rollback(conn: Connection, generation: str = "", timeout: float = 900) -> Ap
     rc, out, err = run_ssh(conn, remote, rollback_tar(), timeout)
     res = parse_apply_output(out)
     if rc != 0 or res is None:
-        msgs = [ln.removeprefix("HOMELAB-ERROR: ") for ln in out.splitlines()]
-        detail = "\n".join(m for m in msgs if not m.startswith("HOMELAB-")) or err.strip()
+        detail = remote_errors(out, err)
         raise PushError(f"rollback on {conn.host} port {conn.port} failed (exit {rc}): {detail}")
     return res
