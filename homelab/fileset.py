@@ -16,15 +16,17 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 # The one content digest; it lives in the light module that reads manifests back (the push
 # imports that without pydantic), and is part of this contract all the same.
 from homelab.manifest import sha256 as sha256
+from homelab.pathrules import is_normal
 
 
-def _absolute(v: str) -> str:
-    if not v.startswith("/") or "/../" in v + "/" or "//" in v:
+def _normal(v: str) -> str:
+    # homelab makes these paths itself: they are manifest keys, so one spelling only.
+    if not is_normal(v):
         raise ValueError(f"managed path must be absolute and normalised: {v!r}")
     return v
 
 
-HostPath = Annotated[str, AfterValidator(_absolute)]
+HostPath = Annotated[str, AfterValidator(_normal)]
 
 
 class ManagedFile(BaseModel):

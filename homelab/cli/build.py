@@ -30,7 +30,7 @@ from homelab.host.plan import HostPlan, plan_host
 from homelab.host.problems import PlanError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
 from homelab.inputs import check_arg
-from homelab.quadlet.rules import under
+from homelab.pathrules import under
 from homelab.tools import ToolError, check_units, make_ignition, tool
 
 MARKER = ".homelab-build.json"  # what a build wrote into DIR: its proof that DIR is ours

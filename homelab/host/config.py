@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
+from homelab.host.ids import MAX_ID, RANGE, numeric_ids, out_of_range
 from homelab.inputs import string_problem
-from homelab.quadlet.rules import under
+from homelab.pathrules import absolute_problem, normalise, own_dir_problem
 from homelab.vm.config import VmConfig
 
 NAMESPACE = "homelab"
@@ -44,48 +45,36 @@ Line = Annotated[str, AfterValidator(_single_line)]
 
 def _abs_path(v: str) -> str:
     _single_line(v)
-    if not v.startswith("/"):
+    if absolute_problem(v) == "is relative":
         raise ValueError(f"{v!r} must be an absolute path")
-    if any(part in ("..", ".") for part in v.split("/")):
+    if absolute_problem(v):
         raise ValueError(f"{v!r} must not contain '.' or '..' components")
     if "%" in v or ":" in v:
         raise ValueError(
             f"{v!r} holds '%' (a systemd specifier) or ':' (it separates a volume's parts); "
             "use a path without them"
         )
-    return re.sub("/+", "/", v).rstrip("/") or "/"
+    return normalise(v)
 
 
 AbsPath = Annotated[str, AfterValidator(_abs_path)]
 
-# The volume root is chowned to root 0755 and every data directory under it to a container's
-# user: it must be a directory of its own, not a system tree, not a home, nor contain one.
-HOME_DIRS = ("/home", "/var/home", "/root", "/var/roothome")
-SYSTEM_DIRS = (
-    "/etc", "/usr", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/lib",
-    "/lib64", "/sysroot", "/ostree", "/tmp", "/var/tmp", "/var/log", "/var/cache",
-    "/var/spool", "/var/usrlocal", "/var/lib/containers", "/var/lib/systemd",
-)  # fmt: skip
-
 
 def _volume_root(v: str) -> str:
+    # The volume root is chowned to root 0755 and every data directory under it to a
+    # container's user: it must be a directory of its own (homelab.pathrules).
     fix = (
         "homelab chowns the volume root and every data directory under it, so it must be a "
         "directory of its own, e.g. /var/tank/services or /srv/homelab"
     )
     if v == "/":
         raise ValueError(f"'/' cannot be the volume root: {fix}")
-    for kind, dirs in (("home directory", HOME_DIRS), ("system directory", SYSTEM_DIRS)):
-        for d in dirs:
-            if under(v, d):
-                raise ValueError(f"{v!r} is or lies in the {kind} {d}: {fix}")
-            if under(d, v):
-                raise ValueError(f"{v!r} contains the {kind} {d}: {fix}")
+    if why := own_dir_problem(v):
+        raise ValueError(f"{v!r} {why}: {fix}")
     return v
 
 
 VolumeRoot = Annotated[AbsPath, AfterValidator(_volume_root)]
-MAX_ID = 4294967294  # uid_t/gid_t; (uid_t)-1 means "unchanged" to chown(2)
 
 
 def _shaped(pattern: str, what: str) -> AfterValidator:
@@ -323,8 +312,8 @@ class ContainerConfig(Strict):
     @field_validator("data_owner")
     @classmethod
     def _owner_range(cls, v: str | None) -> str | None:
-        if v and any(int(n) > MAX_ID for n in v.split(":")):
-            raise ValueError(f"data_owner {v!r}: uid and gid must be at most {MAX_ID}")
+        if v and (ids := numeric_ids(v)) and out_of_range(ids):
+            raise ValueError(f"data_owner {v!r}: {RANGE}")
         return v
 
     @field_validator("secrets")

@@ -9,17 +9,18 @@ where its value came from (a line of the file, or a key of the stack file) and w
 from __future__ import annotations
 
 import ipaddress
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.host.config import MAX_ID, ContainerConfig, HostConfig, StackConfig
+from homelab.host.config import ContainerConfig, HostConfig, StackConfig
+from homelab.host.ids import RANGE, numeric_ids, out_of_range
 from homelab.host.problems import Problems
 from homelab.host.stack import Keys
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
 from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
+from homelab.pathrules import absolute_problem, normalise, under
 from homelab.quadlet import PublishedPort, QuadletUnit, newer_than_5_4, rules
 from homelab.quadlet.lint import check_text
 from homelab.quadlet.model import keyvals
@@ -297,7 +298,7 @@ def _place_volumes(
         if msg is not None:
             origin.report(problems, "Volume", msg)
             continue
-        if root and placed.source and rules.under(placed.source, root):
+        if root and placed.source and under(placed.source, root):
             mounts.append(DataMount(placed.source, placed.relabel, origin))
         specs.append(placed.raw)
     unit.set("Container", "Volume", specs)
@@ -316,9 +317,9 @@ def _place(
             f"volume source {src!r} starts with a systemd specifier; homelab creates the data "
             f"directories, so write the path out under {where}"
         ), vol
-    if not src.startswith("/"):
+    if (why := absolute_problem(src)) == "is relative":
         return f"volume source {src!r} is relative; use an absolute path under {where}", vol
-    if any(p in ("..", ".") for p in src.split("/")):
+    if why:
         return f"volume source {src!r} contains '..' or '.'; write the plain absolute path", vol
     if "%" in src:
         return (
@@ -327,8 +328,8 @@ def _place(
         ), vol
     if root is None:
         return None, vol
-    src = re.sub("/+", "/", src).rstrip("/") or "/"
-    if root != CANONICAL_ROOT and rules.under(src, CANONICAL_ROOT):
+    src = normalise(src)
+    if root != CANONICAL_ROOT and under(src, CANONICAL_ROOT):
         src = root + src[len(CANONICAL_ROOT) :]
     placed = VolumeMount.parse(vol.with_source(src))
     if src == root:
@@ -336,9 +337,9 @@ def _place(
             f"volume source {src!r} is the volume root itself; mount a directory of its own "
             f"under it, e.g. {root}/{name}/data"
         ), placed
-    if rules.under(src, root):
+    if under(src, root):
         return None, placed
-    if any(rules.under(src, h) for h in cc.host_paths):
+    if any(under(src, h) for h in cc.host_paths):
         if "ro" not in vol.options:
             return f"host path {src!r} must be mounted read-only (:ro)", placed
         return None, placed
@@ -389,15 +390,12 @@ def _owner(
     problems: Problems, cc: ContainerConfig, unit: QuadletUnit, rel: str
 ) -> tuple[int, int] | None:
     """uid, gid of the container's data directories: data_owner, else a numeric User=."""
-    if cc.data_owner:
-        u, g = cc.data_owner.split(":")
-        return int(u), int(g)
-    m = re.fullmatch(r"(\d{1,20})(?::(\d{1,20}))?", unit.user or "")
-    if not m:
+    if cc.data_owner and (ids := numeric_ids(cc.data_owner)):
+        return ids
+    ids = numeric_ids(unit.user or "")
+    if ids is None:
         return 0, 0
-    uid, gid = int(m.group(1)), int(m.group(2) or m.group(1))
-    if max(uid, gid) > MAX_ID:
-        line = unit.line_of("Container", "User")
-        problems.unit(rel, line, "User", f"uid and gid must be at most {MAX_ID}")
+    if out_of_range(ids):
+        problems.unit(rel, unit.line_of("Container", "User"), "User", RANGE)
         return None
-    return uid, gid
+    return ids

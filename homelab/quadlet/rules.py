@@ -10,24 +10,19 @@ from __future__ import annotations
 
 import re
 
+from homelab.pathrules import system_dir, under
 from homelab.quadlet.model import QuadletUnit
 from homelab.quadlet.values import ImageRef, PublishedPort, VolumeMount
 
 # Environment variable names that hold secrets (checked on names only; values never shown).
 SECRETISH = re.compile(r"KEY|SECRET|PASSWORD|PASSWD|TOKEN", re.IGNORECASE)
-# Host paths a container may read but must never relabel (podman refuses some outright).
-SYSTEM_PATHS = ("/etc", "/proc", "/sys", "/dev", "/run", "/usr", "/boot", "/lib", "/var/log")
 PORT_PROTOCOLS = ("tcp", "udp", "sctp")
 
 
-def under(path: str, root: str) -> bool:
-    """`path` is `root` or lies below it (both absolute; trailing slashes do not matter)."""
-    p, r = path.rstrip("/"), root.rstrip("/")
-    return p == r or p.startswith(r + "/")
-
-
 def system_path(path: str) -> bool:
-    return path.rstrip("/") == "" or any(under(path, p) for p in SYSTEM_PATHS)
+    """A host path a container may read but must never relabel (podman refuses some
+    outright): a home or system directory, in one, or one that contains one (`/`, `/var`)."""
+    return system_dir(path) is not None
 
 
 # --- images -------------------------------------------------------------------------------

@@ -6,11 +6,12 @@ Owned by the vm-test component; the stack config embeds it under the key `vm`.
 from __future__ import annotations
 
 import ipaddress
-import posixpath
 import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from homelab.pathrules import absolute_problem, normalise, own_dir_problem, unprintable
 
 
 class VmConfig(BaseModel):
@@ -73,16 +74,17 @@ class VmConfig(BaseModel):
     @classmethod
     def _pool_path(cls, v: str) -> str:
         # homelab creates this folder and gives it to qemu's group: never a system folder.
-        if not _plain_path(v) or not v.startswith("/"):
-            raise ValueError("pool_path must be an absolute path without '..', '//' or spaces")
-        if posixpath.normpath(v) in _SYSTEM_DIRS:
+        if not v or unprintable(v) or absolute_problem(v):
+            raise ValueError("pool_path must be an absolute path without '..', '.' or spaces")
+        if own_dir_problem(v):
             raise ValueError(f"pool_path {v} is a system folder; use a folder of its own")
-        return posixpath.normpath(v)
+        return normalise(v)
 
     @field_validator("cache_dir")
     @classmethod
     def _cache_dir(cls, v: str) -> str:
-        if not _plain_path(v) or not (v.startswith("/") or v == "~" or v.startswith("~/")):
+        home = v == "~" or v.startswith("~/")
+        if not v or unprintable(v) or absolute_problem("/" + v[1:] if home else v):
             raise ValueError(
                 "cache_dir must be an absolute path or start with '~/', without '..' or spaces"
             )
@@ -110,32 +112,3 @@ class VmConfig(BaseModel):
         if not re.fullmatch(r"(qemu|qemu\+ssh|qemu\+tcp|qemu\+tls)://[^\s]*/(system|session)", v):
             raise ValueError("uri must be a qemu libvirt URI such as qemu:///system")
         return v
-
-
-_SYSTEM_DIRS = {
-    "/",
-    "/etc",
-    "/usr",
-    "/var",
-    "/var/lib",
-    "/var/lib/libvirt",
-    "/home",
-    "/root",
-    "/tmp",
-    "/boot",
-    "/bin",
-    "/sbin",
-    "/lib",
-    "/opt",
-    "/srv",
-    "/var/lib/libvirt/images",
-}
-
-
-def _plain_path(v: str) -> bool:
-    return (
-        bool(v)
-        and not re.search(r"[\s\x00-\x1f\x7f]", v)
-        and "//" not in v
-        and (".." not in v.split("/"))
-    )

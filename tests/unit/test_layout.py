@@ -13,6 +13,7 @@ PURE = [
     "homelab/host",
     "homelab/fileset.py",
     "homelab/manifest.py",
+    "homelab/pathrules.py",
     "homelab/vm/config.py",
     "homelab/vm/__init__.py",
     "homelab/program.py",
