@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from homelab.push.apply import ApplyResult, parse_apply_output, remote_errors, staged_command
 from homelab.push.errors import REMOTE_DIR, PushError
+from homelab.push.kinds import Rec
 from homelab.push.ssh import Connection, run_ssh
 
 GENERATION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,80}")
@@ -58,13 +59,13 @@ def status(conn: Connection) -> HostStatus:
     st = HostStatus("")
     for line in _query(conn, "status").splitlines():
         rec = line.split("\t")
-        if rec[0] == "G":
+        if rec[0] == Rec.GENERATION:
             st.generation = rec[1]
-        elif rec[0] == "R":
+        elif rec[0] == Rec.ROLLED_BACK:
             st.rolled_back = "\t".join(rec[1:])
-        elif rec[0] == "P":
+        elif rec[0] == Rec.PENDING:
             st.pending.append(rec[1])
-        elif rec[0] == "U" and len(rec) >= 6:
+        elif rec[0] == Rec.UNIT and len(rec) >= 6:
             st.units.append(UnitStatus(rec[1], rec[2], rec[3], rec[4], rec[5]))
     return st
 
@@ -73,9 +74,9 @@ def generations(conn: Connection) -> list[Generation]:
     cur, gens = "", []
     for line in _query(conn, "generations").splitlines():
         rec = line.split("\t")
-        if rec[0] == "G":
+        if rec[0] == Rec.GENERATION:
             cur = rec[1]
-        elif rec[0] == "N":
+        elif rec[0] == Rec.KEPT:
             gens.append(Generation(rec[1], int(rec[2]), rec[3], False))
     for g in gens:
         g.current = g.name == cur

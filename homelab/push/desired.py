@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from homelab.manifest import dirs, files, links, mode, owner, sha256
 from homelab.push.errors import REMOTE_DIR, PushError
+from homelab.push.kinds import Row
 
 if TYPE_CHECKING:
     from homelab.fileset import FileSet
@@ -88,15 +89,19 @@ def manifest_tsv(
     health_timeout: int,
     settle: int,
 ) -> str:
-    rows = [f"I\t{gen_id}", f"Q\t{desired.quadlet_dir}", f"T\t{health_timeout}\t{settle}"]
+    rows = [
+        f"{Row.GENERATION}\t{gen_id}",
+        f"{Row.QUADLET_DIR}\t{desired.quadlet_dir}",
+        f"{Row.TIMEOUTS}\t{health_timeout}\t{settle}",
+    ]
     for path, f in files(desired.manifest):
         units = ",".join(f["units"]) or "-"
-        rows.append(f"F\t{path}\t{_facts(f)}\t{hashes[path]}\t{units}")
-    rows += [f"D\t{path}\t{_facts(d)}" for path, d in dirs(desired.manifest)]
-    rows += [f"L\t{path}\t{target}" for path, target in links(desired.manifest)]
-    rows += [f"U\t{u}" for u in desired.units]
+        rows.append(f"{Row.FILE}\t{path}\t{_facts(f)}\t{hashes[path]}\t{units}")
+    rows += [f"{Row.DIR}\t{path}\t{_facts(d)}" for path, d in dirs(desired.manifest)]
+    rows += [f"{Row.LINK}\t{path}\t{target}" for path, target in links(desired.manifest)]
+    rows += [f"{Row.UNIT}\t{u}" for u in desired.units]
     # Secret files: apply.sh keeps them in the live generation only.
-    rows += [f"S\t{path}" for path, f in files(desired.manifest) if f["secret"]]
+    rows += [f"{Row.SECRET}\t{path}" for path, f in files(desired.manifest) if f["secret"]]
     return "\n".join(rows) + "\n"
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from homelab.manifest import dirs, files, links, mode, owner
 from homelab.push.desired import Desired
 from homelab.push.errors import CURRENT, REMOTE_DIR, PushError
+from homelab.push.kinds import Rec
 from homelab.push.ssh import Connection, run_ssh
 
 READ_COMMAND = "sh -s"
@@ -61,35 +62,35 @@ def parse_live(text: str) -> LiveState:
     for line in text.splitlines():
         rec = line.split("\t")
         kind = rec[0]
-        if kind == "G":
+        if kind == Rec.GENERATION:
             live.generation = rec[1] if len(rec) > 1 else ""
-        elif kind == "F":
+        elif kind == Rec.FILE:
             _, p, sha, mode, uid, gid, linked = rec
             live.files[p] = LiveFile(sha, int(mode, 8), int(uid), int(gid), linked)
-        elif kind == "M":
+        elif kind == Rec.MISSING:
             live.files[rec[1]] = None
-        elif kind == "O":
+        elif kind == Rec.NOT_FILE:
             live.files[rec[1]] = None
             live.wrong_type.add(rec[1])
-        elif kind == "D":
+        elif kind == Rec.DIR:
             live.dirs[rec[1]] = (int(rec[2], 8), int(rec[3]), int(rec[4]))
-        elif kind == "DM":
+        elif kind == Rec.DIR_MISSING:
             live.dirs[rec[1]] = None
-        elif kind == "L":
+        elif kind == Rec.LINK:
             live.links[rec[1]] = rec[2]
-        elif kind == "LM":
+        elif kind == Rec.LINK_MISSING:
             live.links[rec[1]] = None
-        elif kind == "U":
+        elif kind == Rec.UNIT:
             live.units[rec[1]] = rec[2] if len(rec) > 2 else ""
-        elif kind == "Q":
+        elif kind == Rec.QUADLET_FILE:
             live.quadlets.append(rec[1])
-        elif kind == "P":
+        elif kind == Rec.PENDING:
             live.pending.append(rec[1])
-        elif kind == "R":
+        elif kind == Rec.ROLLED_BACK:
             live.rolled_back = rec[1:]
-        elif kind == "OU":
+        elif kind == Rec.OLD_UNIT:
             live.old_units.append(rec[1])
-        elif kind == "C":
+        elif kind == Rec.CONTENT:
             # Not text: the plan then says only that it differs.
             with contextlib.suppress(binascii.Error, UnicodeDecodeError):
                 live.texts[rec[1]] = base64.b64decode(rec[2]).decode()
