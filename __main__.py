@@ -1,6 +1,6 @@
 """homelab: one host definition -> Ignition (first boot), a libvirt VM, or an SSH push.
 
-Thin wiring only: config is validated, the file set planned and checked with the real tools
+Thin wiring only: config is validated, the host laid out and checked with the real tools
 (and, for vm-test's `up`, the base image verified) before any resource is registered, so bad
 input never reaches a machine.
 """
@@ -11,10 +11,10 @@ import pulumi
 
 from components.host import Host, HostArgs
 from components.push import HostPush, HostPushArgs
-from homelab.host.plan import PlanError, plan_host
+from homelab.host.layout import LayoutError, layout_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import exit_quietly_on_interrupt, program_config
-from homelab.tools import ToolError, check_plan
+from homelab.tools import ToolError, check_layout
 from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
 from homelab.vm.image import (
     ImageError,
@@ -39,8 +39,8 @@ try:
         pulumi.runtime.get_config_secret_keys_env(),
         files,
     )
-    plan = plan_host(cfg, PROJECT_DIR, files)
-    check_plan(plan)
+    layout = layout_host(cfg, PROJECT_DIR, files)
+    check_layout(layout)
     secret_values = pick_secrets(cfg, given, files)
     base_image = None
     if cfg.vm is not None:
@@ -53,16 +53,16 @@ try:
             base_image = ensure_base_image(cfg.vm)
         domain_type = cfg.vm.domain_type or detect_domain_type(cfg.vm.uri)
         vm_gid = qemu_gid(read_capabilities(cfg.vm.uri), domain_type)
-except (ConfigError, PlanError, ToolError, ImageError, VmHostError) as exc:
+except (ConfigError, LayoutError, ToolError, ImageError, VmHostError) as exc:
     # RunError: the message is the whole story; a traceback would only hide it.
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None
 
 secrets = {name: pulumi.Output.secret(value) for name, value in secret_values.items()}
-host = Host(cfg.host.hostname, HostArgs(plan=plan, secrets=secrets))
+host = Host(cfg.host.hostname, HostArgs(layout=layout, secrets=secrets))
 
 pulumi.export("hostname", host.hostname)
 pulumi.export("mode", cfg.mode)
-pulumi.export("containers", {c.name: c.image for c in plan.containers})
+pulumi.export("containers", {c.name: c.image for c in layout.containers})
 pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
@@ -80,7 +80,7 @@ if cfg.vm is not None and base_image is not None:
 elif cfg.ssh is not None:
     pushed = HostPush(
         cfg.host.hostname,
-        HostPushArgs(fileset=plan.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
+        HostPushArgs(fileset=layout.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
     )
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)

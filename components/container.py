@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 
 from homelab.fileset import sha256
-from homelab.host.containers import PlannedContainer
+from homelab.host.containers import ContainerLayout
 
 
 class QuadletContainer(pulumi.ComponentResource):
@@ -27,7 +27,7 @@ class QuadletContainer(pulumi.ComponentResource):
     def __init__(
         self,
         name: str,
-        planned: PlannedContainer,
+        planned: ContainerLayout,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("homelab:quadlet:Container", name, None, opts)

@@ -12,7 +12,7 @@ import pulumi_command as command
 from components.container import QuadletContainer
 from homelab.fileset import FileSet, manifest
 from homelab.host.butane import has_secrets, ignition_text, render_butane
-from homelab.host.plan import HostPlan
+from homelab.host.layout import HostLayout
 
 # butane --strict turns warnings into errors; ignition-validate re-checks what it produced.
 # Both come from PATH (scripts/env.sh), so the command text is the same on every machine.
@@ -24,9 +24,9 @@ BUTANE_SCRIPT = (
 
 @dataclass(frozen=True)
 class HostArgs:
-    """What a Host is made of: the planned host and the secret values its files need."""
+    """What a Host is made of: the host layout and the secret values its files need."""
 
-    plan: HostPlan
+    layout: HostLayout
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
 
 
@@ -45,11 +45,11 @@ class Host(pulumi.ComponentResource):
         self, name: str, args: HostArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("homelab:host:Host", name, None, opts)
-        plan, secrets = args.plan, args.secrets
-        fs: FileSet = plan.fileset
+        layout, secrets = args.layout, args.secrets
+        fs: FileSet = layout.fileset
         self.containers = {
             c.name: QuadletContainer(f"{name}-{c.name}", c, pulumi.ResourceOptions(parent=self))
-            for c in plan.containers
+            for c in layout.containers
         }
 
         secret_in_ign = has_secrets(fs)
@@ -72,7 +72,7 @@ class Host(pulumi.ComponentResource):
             # Re-run only when the Butane changes; the Ignition itself is always secret.
             opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
         )
-        self.hostname = pulumi.Output.from_input(plan.config.host.hostname)
+        self.hostname = pulumi.Output.from_input(layout.config.host.hostname)
         self.butane = butane_text
         self.ignition = pulumi.Output.secret(gen.stdout.apply(ignition_text))
         self.ignition_has_secrets = pulumi.Output.from_input(secret_in_ign)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from homelab.host.butane import ignition_text, render_butane
-from homelab.host.plan import HostPlan
+from homelab.host.layout import HostLayout
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO / ".tools" / "bin"
@@ -150,21 +150,21 @@ def quadlet_dryrun(units: Mapping[str, str], shown_dir: str = "") -> str:
     return run.stdout
 
 
-# --- a whole plan ------------------------------------------------------------------------------
+# --- a whole layout ------------------------------------------------------------------------------
 
 
-def check_units(plan: HostPlan) -> str:
-    """podman's generator over all the plan's units; returns the systemd units it makes."""
-    units = {c.unit_path.rsplit("/", 1)[1]: c.text for c in plan.containers}
+def check_units(layout: HostLayout) -> str:
+    """podman's generator over all the layout's units; returns the systemd units it makes."""
+    units = {c.unit_path.rsplit("/", 1)[1]: c.text for c in layout.containers}
     return quadlet_dryrun(units) if units else ""
 
 
-def check_plan(plan: HostPlan) -> None:
-    """Everything the real tools say about a plan, before any resource is registered.
+def check_layout(layout: HostLayout) -> None:
+    """Everything the real tools say about a layout, before any resource is registered.
 
     Secret values do not change the structure being checked, so placeholders stand in for
     them; the real values only ever meet the Butane inside a secret Pulumi input.
     """
-    check_units(plan)
-    placeholders = {name: "placeholder" for name in plan.fileset.secret_names}
-    make_ignition(render_butane(plan.fileset, placeholders))
+    check_units(layout)
+    placeholders = {name: "placeholder" for name in layout.fileset.secret_names}
+    make_ignition(render_butane(layout.fileset, placeholders))

@@ -26,8 +26,8 @@ from homelab.cli.project import add_project_arg, project_of
 from homelab.fileset import FileSet, file_contents, manifest
 from homelab.host.butane import has_secrets, render_butane
 from homelab.host.config import NAMESPACE, StackConfig
-from homelab.host.plan import HostPlan, plan_host
-from homelab.host.problems import PlanError
+from homelab.host.layout import HostLayout, layout_host
+from homelab.host.problems import LayoutError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
 from homelab.inputs import check_arg
 from homelab.pathrules import under
@@ -64,9 +64,9 @@ def stack_secrets(stack: str, project_dir: Path) -> dict[str, str]:
     }
 
 
-def load(stack: str, project_dir: Path, files: StackFiles) -> HostPlan:
-    """The stack's plan, from its stack file (read once, through `files`)."""
-    return plan_host(load_for_build(stack, project_dir, files), project_dir, files)
+def load(stack: str, project_dir: Path, files: StackFiles) -> HostLayout:
+    """The stack's host layout, from its stack file (read once, through `files`)."""
+    return layout_host(load_for_build(stack, project_dir, files), project_dir, files)
 
 
 def check_out_arg(out: Path, project_dir: Path) -> None:
@@ -116,23 +116,23 @@ def out_entries(out: Path) -> list[str]:
     return names + scratch
 
 
-def build(stack: str, out: Path, project_dir: Path, with_secrets: bool = False) -> HostPlan:
+def build(stack: str, out: Path, project_dir: Path, with_secrets: bool = False) -> HostLayout:
     files = StackFiles(project_dir)
     files[stack]  # the stack name is checked before --out names a file after it
     check_out_arg(out, project_dir)
     out = out.resolve()
     out_entries(out)  # refuse before any work, so a refusal touches nothing
-    plan = load(stack, project_dir, files)
-    fs = plan.fileset
-    check_units(plan)
+    layout = load(stack, project_dir, files)
+    fs = layout.fileset
+    check_units(layout)
     in_ignition = has_secrets(fs)
     secrets = None
     if in_ignition or (with_secrets and fs.secret_names):
-        secrets = pick_secrets(plan.config, stack_secrets(stack, project_dir), files)
+        secrets = pick_secrets(layout.config, stack_secrets(stack, project_dir), files)
     butane = render_butane(fs, secrets if in_ignition else None)
     ignition = make_ignition(butane)
     _write_all(out, stack, fs, file_contents(fs, secrets), butane, ignition)
-    return plan
+    return layout
 
 
 def _write(path: Path, data: str, mode: int) -> None:
@@ -225,11 +225,11 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
 
 def main_build(args: argparse.Namespace) -> int:
     try:
-        plan = build(args.stack, args.out, project_of(args), args.with_secrets)
-    except (ConfigError, PlanError, ToolError, BuildError) as exc:
+        layout = build(args.stack, args.out, project_of(args), args.with_secrets)
+    except (ConfigError, LayoutError, ToolError, BuildError) as exc:
         print(f"homelab build {args.stack}: nothing written:\n{exc}", file=sys.stderr)
         return 1
-    fs = plan.fileset
+    fs = layout.fileset
     secret = [f.path for f in fs.files if f.secret]
     left_out = secret if not (has_secrets(fs) or args.with_secrets) else []
     print(

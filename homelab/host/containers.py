@@ -1,8 +1,8 @@
-"""One container planned for a host: `containers/NAME.container` plus its stack settings ->
+"""One container laid out for a host: `containers/NAME.container` plus its stack settings ->
 the unit file the host gets, checked. Each step below is one concern; every problem names
 where its value came from (a line of the file, or a key of the stack file) and what to do.
 
-`check_unit` is every check a unit file gets, for `build` (through `plan_container`) and for
+`check_unit` is every check a unit file gets, for `build` (through `layout_container`) and for
 `python -m homelab quadlet check` alike: one code path, so the two cannot disagree.
 """
 
@@ -30,7 +30,7 @@ from homelab.quadlet.values import VolumeMount
 CANONICAL_ROOT = "/var/tank/services"  # the volume root the files in containers/ are written for
 
 
-class PlannedContainer(BaseModel):
+class ContainerLayout(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     name: str
@@ -84,10 +84,10 @@ class DataMount:
 
 
 @dataclass(frozen=True)
-class Planned:
-    """A planned container with what the host plan needs beyond the container itself."""
+class LaidOut:
+    """A container laid out, with what the host layout needs beyond the container itself."""
 
-    container: PlannedContainer
+    container: ContainerLayout
     unit: QuadletUnit
     binds: list[Bind]
     mounts: list[DataMount]
@@ -97,7 +97,7 @@ class Planned:
 @dataclass(frozen=True)
 class Checked:
     """A unit file after every check: the unit as the host gets it (stack settings applied,
-    secrets wired), and what planning needs from the checks."""
+    secrets wired), and what the layout needs from the checks."""
 
     unit: QuadletUnit
     binds: list[Bind]
@@ -105,9 +105,9 @@ class Checked:
     env_file: str | None
 
 
-def plan_container(
+def layout_container(
     problems: Problems, cfg: StackConfig, project_dir: Path, name: str
-) -> Planned | None:
+) -> LaidOut | None:
     """The container `name` as `cfg`'s host gets it, or None (its problems are recorded)."""
     cc = cfg.containers[name]
     before = len(problems)  # earlier containers' problems must not hide this one's
@@ -121,7 +121,7 @@ def plan_container(
     if checked is None or owner is None or len(problems) > before:
         return None
     unit = checked.unit
-    pc = PlannedContainer(
+    pc = ContainerLayout(
         name=name,
         source=rel,
         unit_path=f"{QUADLET_DIR}/{name}.container",
@@ -133,7 +133,7 @@ def plan_container(
         secrets=dict(cc.secrets),
         env_file=checked.env_file,
     )
-    return Planned(pc, unit, checked.binds, checked.mounts, owner)
+    return LaidOut(pc, unit, checked.binds, checked.mounts, owner)
 
 
 def check_unit(

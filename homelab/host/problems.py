@@ -1,4 +1,4 @@
-"""Problems found while planning a host, each `where: key: message`, where being a line of a
+"""Problems found while laying out a host, each `where: key: message`, where being a line of a
 stack file or of a unit file: every problem found is reported at once."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from homelab.host.stack import Keys, StackFiles
 
 
-class PlanError(Exception):
+class LayoutError(Exception):
     """Bad input; `problems` are `where: key: message` lines a person can act on."""
 
     def __init__(self, problems: list[str]):

@@ -25,7 +25,7 @@ import yaml
 
 from homelab.cli.build import load
 from homelab.fileset import FileSet, sha256
-from homelab.host.plan import HostPlan
+from homelab.host.layout import HostLayout
 from homelab.host.stack import StackFiles
 from homelab.quadlet.values import PublishedPort
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_tools
@@ -196,7 +196,7 @@ def expected_state(
     return exp
 
 
-def tcp_ports(plan: HostPlan) -> dict[str, list[int]]:
+def tcp_ports(plan: HostLayout) -> dict[str, list[int]]:
     """service -> the TCP host ports its container publishes."""
     out: dict[str, list[int]] = {}
     for c in plan.containers:
@@ -217,7 +217,7 @@ class Project:
     tmp: Path
     stacks: dict[str, Stack]
 
-    def plan(self, stack: str) -> HostPlan:
+    def plan(self, stack: str) -> HostLayout:
         return load(stack, self.dir, StackFiles(self.dir))
 
     def build(self, stack: str) -> Path:
@@ -231,7 +231,7 @@ class Project:
         assert p.returncode == 0, p.stderr
         return out / f"{stack}.ign"
 
-    def previous_pool(self, plan: HostPlan, files: dict[str, str]) -> Path:
+    def previous_pool(self, plan: HostLayout, files: dict[str, str]) -> Path:
         """mouse's pool as a reinstall finds it: the data directories earlier pushes made
         (modes, owners) and `files` (path under the pool -> content) written back then."""
         pool = self.tmp / "pool"

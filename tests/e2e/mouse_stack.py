@@ -29,7 +29,7 @@ import yaml
 from homelab.cli.build import load
 from homelab.cli.stackfile import public
 from homelab.fileset import file_contents, sha256
-from homelab.host.plan import HostPlan
+from homelab.host.layout import HostLayout
 from homelab.host.stack import StackFiles
 from homelab.quadlet import PublishedPort, parse_unit
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy
@@ -120,17 +120,17 @@ class MouseStack:
     def project(self) -> Path:
         return self.stack.project
 
-    def plan(self) -> HostPlan:
+    def plan(self) -> HostLayout:
         """The host plan of the stack file as it is now (what `pulumi up` must deliver)."""
         return load(STACK, self.project, StackFiles(self.project))
 
-    def managed_paths(self, *plans: HostPlan) -> list[str]:
+    def managed_paths(self, *plans: HostLayout) -> list[str]:
         paths: set[str] = set()
         for p in plans or (self.plan(),):
             paths |= {f.path for f in p.fileset.files}
         return sorted(paths)
 
-    def expected_tree(self, paths: list[str], plan: HostPlan | None = None) -> dict[str, Any]:
+    def expected_tree(self, paths: list[str], plan: HostLayout | None = None) -> dict[str, Any]:
         """path -> sha256 of what the plan puts there (None: the plan has no such file)."""
         contents = file_contents((plan or self.plan()).fileset, self.secrets)
         return {p: sha256(contents[p]) if p in contents else None for p in paths}

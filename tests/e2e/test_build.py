@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from homelab.host.plan import plan_host
+from homelab.host.layout import layout_host
 from homelab.host.stack import StackFiles, load_stack_config
 from tests import ignition
 from tests.e2e.pulumi_cli import REPO, new_stack, project_copy, require_tools, tools_env
@@ -62,7 +62,7 @@ def test_build_writes_the_exact_tree(stacks, tmp_path, stack):
     assert CANARY not in proc.stdout + proc.stderr
 
     files = StackFiles(project)
-    plan = plan_host(load_stack_config(stack, files[stack].values, project, files), project)
+    plan = layout_host(load_stack_config(stack, files[stack].values, project, files), project)
     for c in plan.containers:
         assert (out / "root" / c.unit_path.lstrip("/")).read_text() == c.text
         assert CANARY not in c.text

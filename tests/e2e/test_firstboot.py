@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from homelab.fileset import file_contents
-from homelab.host.plan import HostPlan
+from homelab.host.layout import HostLayout
 from homelab.host.system import CORE_KEYS_FILE
 from tests.e2e.firstboot import (
     STANDIN_BODY,
@@ -51,7 +51,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, firstboot_host: FirstBootH
     return make_project(tmp_path_factory.mktemp("firstboot"), firstboot_host, SECRETS)
 
 
-def _assert_login_and_identity(host: FirstBootHost, plan: HostPlan, tz_target: str) -> None:
+def _assert_login_and_identity(host: FirstBootHost, plan: HostLayout, tz_target: str) -> None:
     # The key Ignition gave core lets core in, and core has passwordless sudo (FCOS's groups).
     p = host.ssh_as("core", "id -un && sudo -n id -un && cat ~/.ssh/authorized_keys.d/ignition")
     assert p.returncode == 0, p.stderr
@@ -170,7 +170,7 @@ def test_mouse_ignition_writes_the_file_set_without_secrets(
     mouse_booted: dict,
 ) -> None:
     host = firstboot_host
-    plan: HostPlan = mouse_booted["plan"]
+    plan: HostLayout = mouse_booted["plan"]
     fs = plan.fileset
     contents = file_contents(fs)
     expected = expected_state(fs, contents)
@@ -197,7 +197,7 @@ def test_mouse_containers_that_need_secrets_wait_and_say_why(
     mouse_booted: dict,
 ) -> None:
     host = firstboot_host
-    plan: HostPlan = mouse_booted["plan"]
+    plan: HostLayout = mouse_booted["plan"]
     needs = {c.service for c in plan.containers if c.secrets}
     free = [c.service for c in plan.containers if not c.secrets]
     assert needs == {"rustfs.service"} and free == ["netdata.service"]
@@ -222,7 +222,7 @@ def test_mouse_push_delivers_the_secrets_and_preview_is_clean(
     mouse_booted: dict,
 ) -> None:
     host = firstboot_host
-    plan: HostPlan = mouse_booted["plan"]
+    plan: HostLayout = mouse_booted["plan"]
     st = project.stacks["e2e-mouse"]
     st.run("up", "--yes", "--skip-preview", timeout=900)
 

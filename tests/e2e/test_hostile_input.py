@@ -30,7 +30,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from homelab.host.plan import plan_host
+from homelab.host.layout import layout_host
 from homelab.host.stack import StackFiles, load_stack_config
 from homelab.quadlet import check, split_words
 from homelab.tools import quadlet_generate
@@ -1127,7 +1127,7 @@ def test_accepted_odd_values_reach_the_host_exactly(tmp_path):
     )
     files = StackFiles(project)
     cfg = load_stack_config("mouse", files["mouse"].values, project, files)
-    plan = plan_host(cfg, project, files)
+    plan = layout_host(cfg, project, files)
     units = {c.unit_path.rsplit("/", 1)[1]: c.text for c in plan.containers}
     reading = _systemd_reading(_generated(units, "rustfs.service"), "rustfs.service", tmp_path)
     (run,) = reading["ExecStart"]

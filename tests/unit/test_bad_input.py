@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from homelab.host.plan import PlanError, plan_host
+from homelab.host.layout import LayoutError, layout_host
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
 from homelab.program import program_config
 
@@ -48,11 +48,11 @@ def project(tmp_path: Path, units: dict[str, str], containers: dict, host: dict 
 def plan(p: Path):
     files = StackFiles(p)
     cfg = load_stack_config("mouse", files["mouse"].values, p, files)
-    return plan_host(cfg, p, files)
+    return layout_host(cfg, p, files)
 
 
 def problems(p: Path) -> str:
-    with pytest.raises((PlanError, ConfigError)) as e:
+    with pytest.raises((LayoutError, ConfigError)) as e:
         plan(p)
     return str(e.value)
 
@@ -226,7 +226,7 @@ def test_repo_containers_plan_for_both_stacks():
     for stack in ("mouse", "vm-test"):
         files = StackFiles(REPO)
         cfg = load_stack_config(stack, files[stack].values, REPO, files)
-        hp = plan_host(cfg, REPO, files)
+        hp = layout_host(cfg, REPO, files)
         assert {c.name for c in hp.containers} == set(cfg.enabled)
 
 

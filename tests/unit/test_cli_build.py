@@ -57,7 +57,7 @@ def test_problems_do_not_reread_the_stack_file(counted, tmp_path):
     reads.clear()
     bad = text.replace("memory_max: 2G", "memory_max: 2G\n      ports: ['0:1', 'x:1', '80']")
     stack.write_text(bad)
-    with pytest.raises(cli_build.PlanError) as e:
+    with pytest.raises(cli_build.LayoutError) as e:
         cli_build.build("mouse", tmp_path / "out", project)
     assert len(e.value.problems) == 3
     assert all(p.startswith("Pulumi.mouse.yaml:") for p in e.value.problems)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pulumi
 
 from components.host import Host, HostArgs
-from homelab.host.plan import HostPlan, plan_host
+from homelab.host.layout import HostLayout, layout_host
 from homelab.host.stack import StackFiles, load_stack_config
 from homelab.tools import TOOLS_BIN
 from tests import ignition
@@ -23,9 +23,9 @@ REPO = Path(__file__).resolve().parents[2]
 COMMAND = "command:local:Command"
 
 
-def _plan(stack: str) -> HostPlan:
+def _layout(stack: str) -> HostLayout:
     files = StackFiles(REPO)
-    return plan_host(load_stack_config(stack, files[stack].values, REPO, files), REPO, files)
+    return layout_host(load_stack_config(stack, files[stack].values, REPO, files), REPO, files)
 
 
 def _run_create(create: str, stdin: str) -> dict:
@@ -44,10 +44,10 @@ def _run_create(create: str, stdin: str) -> dict:
 
 def test_mouse_ignition_command_makes_the_plans_ignition_without_secrets(mocks):
     rec = mocks(stack="mouse")
-    plan = _plan("mouse")
-    secrets = {n: pulumi.Output.secret("s3cr3t") for n in plan.config.secret_names()}
+    layout = _layout("mouse")
+    secrets = {n: pulumi.Output.secret("s3cr3t") for n in layout.config.secret_names()}
     host_ign_secret = rec.run(
-        lambda: Host("mouse", HostArgs(plan=plan, secrets=secrets)).ignition.is_secret()
+        lambda: Host("mouse", HostArgs(layout=layout, secrets=secrets)).ignition.is_secret()
     )
     assert host_ign_secret is True
     cmd = rec.one(COMMAND, "mouse-ignition")
@@ -55,7 +55,7 @@ def test_mouse_ignition_command_makes_the_plans_ignition_without_secrets(mocks):
     stdin = cmd.inputs["stdin"]
     assert not is_secret(stdin) and "s3cr3t" not in stdin  # mouse: no secrets in Ignition
     files = ignition.files(_run_create(cmd.inputs["create"], stdin))
-    for c in plan.containers:
+    for c in layout.containers:
         assert files[c.unit_path] == (c.text, 0o644)
     assert not any(p.startswith("/etc/homelab/env/") for p in files)
     assert {r.name for r in rec.resources if r.typ == "homelab:quadlet:Container"} == {
@@ -66,10 +66,10 @@ def test_mouse_ignition_command_makes_the_plans_ignition_without_secrets(mocks):
 
 def test_vm_host_ignition_is_secret_and_carries_the_values(mocks):
     rec = mocks(stack="vm-test")
-    plan = _plan("vm-test")
-    secrets = {n: pulumi.Output.secret(f"value-of-{n}") for n in plan.config.secret_names()}
+    layout = _layout("vm-test")
+    secrets = {n: pulumi.Output.secret(f"value-of-{n}") for n in layout.config.secret_names()}
     butane_secret = rec.run(
-        lambda: Host("mouse-vm", HostArgs(plan=plan, secrets=secrets)).butane.is_secret()
+        lambda: Host("mouse-vm", HostArgs(layout=layout, secrets=secrets)).butane.is_secret()
     )
     assert butane_secret is True
     cmd = rec.one(COMMAND, "mouse-vm-ignition")
@@ -81,11 +81,11 @@ def test_vm_host_ignition_is_secret_and_carries_the_values(mocks):
 
 def test_container_outputs(mocks):
     rec = mocks(stack="mouse")
-    plan = _plan("mouse")
-    secrets = {n: pulumi.Output.secret("x") for n in plan.config.secret_names()}
+    layout = _layout("mouse")
+    secrets = {n: pulumi.Output.secret("x") for n in layout.config.secret_names()}
 
     def program():
-        rustfs = Host("m2", HostArgs(plan=plan, secrets=secrets)).containers["rustfs"]
+        rustfs = Host("m2", HostArgs(layout=layout, secrets=secrets)).containers["rustfs"]
         return pulumi.Output.all(rustfs.unit_name, rustfs.image, rustfs.secret_keys, rustfs.content)
 
     unit, image, keys, content = rec.run(program)

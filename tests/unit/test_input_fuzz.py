@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from homelab.cli.build import BuildError, load
-from homelab.host.problems import PlanError
+from homelab.host.problems import LayoutError
 from homelab.host.stack import ConfigError, StackFiles
 from tests.e2e.pulumi_cli import project_copy
 
@@ -61,7 +61,7 @@ def test_mutated_inputs_plan_or_are_refused(tmp_path, seed):
         try:
             load(stack, project, StackFiles(project))
             outcomes["planned"] += 1
-        except (ConfigError, PlanError, BuildError) as exc:
+        except (ConfigError, LayoutError, BuildError) as exc:
             outcomes["refused"] += 1
             lines = str(exc).splitlines()
             bad = [ln for ln in lines if not PROBLEM.match(ln)]

@@ -13,8 +13,8 @@ from pydantic import BaseModel, ConfigDict
 
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import HostConfig, StackConfig
-from homelab.host.containers import Bind, Planned, PlannedContainer, plan_container
-from homelab.host.problems import PlanError, Problems
+from homelab.host.containers import Bind, ContainerLayout, LaidOut, layout_container
+from homelab.host.problems import LayoutError, Problems
 from homelab.host.stack import StackFiles, chain
 from homelab.host.system import (
     AUTOREBASE_UNITS,
@@ -26,27 +26,29 @@ from homelab.host.system import (
     zfs_import_unit,
 )
 
-__all__ = ["HostPlan", "PlanError", "PlannedContainer", "plan_host"]
+__all__ = ["ContainerLayout", "HostLayout", "LayoutError", "layout_host"]
 
 
-class HostPlan(BaseModel):
+class HostLayout(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     config: StackConfig
-    containers: tuple[PlannedContainer, ...]
+    containers: tuple[ContainerLayout, ...]
     fileset: FileSet
 
 
-def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = None) -> HostPlan:
-    """The one desired file set for `cfg`'s host. Raises PlanError listing every problem.
+def layout_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = None) -> HostLayout:
+    """The one desired file set for `cfg`'s host. Raises LayoutError listing every problem.
 
     `files`: the run's stack files, already read while loading `cfg` (read again if None).
     """
     problems = Problems(files or StackFiles(project_dir), chain(cfg))
-    planned = [p for name in cfg.enabled if (p := plan_container(problems, cfg, project_dir, name))]
-    _cross_checks(problems, planned, cfg.ssh.port if cfg.ssh else 22)
+    laid_out = [
+        p for name in cfg.enabled if (p := layout_container(problems, cfg, project_dir, name))
+    ]
+    _cross_checks(problems, laid_out, cfg.ssh.port if cfg.ssh else 22)
     if problems:
-        raise PlanError(problems.lines)
+        raise LayoutError(problems.lines)
     host = cfg.host
     links = [ManagedLink(path="/etc/localtime", target=f"../usr/share/zoneinfo/{host.timezone}")]
     if host.auto_rebase.enabled:
@@ -58,22 +60,22 @@ def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = No
             for u in AUTOREBASE_UNITS
         ]
     fs = FileSet(
-        files=tuple(sorted(_files(host, planned), key=lambda f: f.path)),
-        dirs=tuple(sorted(_data_dirs(host, planned), key=lambda d: d.path)),
+        files=tuple(sorted(_files(host, laid_out), key=lambda f: f.path)),
+        dirs=tuple(sorted(_data_dirs(host, laid_out), key=lambda d: d.path)),
         links=tuple(sorted(links, key=lambda ln: ln.path)),
-        units=tuple(p.container.service for p in planned),
+        units=tuple(p.container.service for p in laid_out),
         quadlet_dir=QUADLET_DIR,
         secret_names=tuple(cfg.secret_names()),
     )
-    return HostPlan(config=cfg, containers=tuple(p.container for p in planned), fileset=fs)
+    return HostLayout(config=cfg, containers=tuple(p.container for p in laid_out), fileset=fs)
 
 
-def _cross_checks(problems: Problems, planned: list[Planned], ssh_port: int) -> None:
+def _cross_checks(problems: Problems, laid_out: list[LaidOut], ssh_port: int) -> None:
     """No two binds of one host port that the kernel would refuse, no container name used
     twice, no data directory two containers would fight over."""
-    _port_clashes(problems, planned, ssh_port)
+    _port_clashes(problems, laid_out, ssh_port)
     names: dict[str, str] = {}
-    for p in planned:
+    for p in laid_out:
         cname = p.unit.container_name
         if cname in names:
             u = p.unit  # the name is set there, or comes from ServiceName= or the file's name
@@ -86,14 +88,14 @@ def _cross_checks(problems: Problems, planned: list[Planned], ssh_port: int) -> 
                 f"container name {cname!r} is also used by {names[cname]!r}; names must be unique",
             )
         names[cname] = p.container.name
-    _shared_data(problems, planned)
+    _shared_data(problems, laid_out)
 
 
-def _port_clashes(problems: Problems, planned: list[Planned], ssh_port: int) -> None:
+def _port_clashes(problems: Problems, laid_out: list[LaidOut], ssh_port: int) -> None:
     """Each bind against every earlier one, as the kernel compares them: the same protocol,
     overlapping ports, and the same address or a wildcard. Reported at the later bind."""
     seen: list[tuple[Bind, str, int, int]] = []
-    for p in planned:
+    for p in laid_out:
         for b in p.binds:
             lo, hi = b.port.host_range or (0, -1)
             proto = b.port.protocol
@@ -143,10 +145,10 @@ def _addresses_clash(a: str | None, b: str | None) -> bool:
     return False
 
 
-def _shared_data(problems: Problems, planned: list[Planned]) -> None:
+def _shared_data(problems: Problems, laid_out: list[LaidOut]) -> None:
     """A data directory two containers mount must get one owner and a shared label."""
-    first: dict[str, tuple[Planned, str | None]] = {}
-    for p in planned:
+    first: dict[str, tuple[LaidOut, str | None]] = {}
+    for p in laid_out:
         for m in p.mounts:
             prev = first.setdefault(m.path, (p, m.relabel))
             other, relabel = prev
@@ -168,9 +170,9 @@ def _shared_data(problems: Problems, planned: list[Planned]) -> None:
             m.origin.report(problems, "Volume", msg)
 
 
-def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
+def _files(host: HostConfig, laid_out: list[LaidOut]) -> list[ManagedFile]:
     files: list[ManagedFile] = []
-    for p in planned:
+    for p in laid_out:
         pc = p.container
         files.append(
             ManagedFile(path=pc.unit_path, content=pc.text, mode=0o644, units=(pc.service,))
@@ -185,7 +187,7 @@ def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
                     in_ignition=host.secrets_in_ignition,
                 )
             )
-    if any(p.container.env_file for p in planned):
+    if any(p.container.env_file for p in laid_out):
         files.append(ManagedFile(path=SECRETS_HELPER, content=SECRETS_HELPER_TEXT, mode=0o755))
     files.append(ManagedFile(path="/etc/hostname", content=host.hostname + "\n"))
     if host.ssh_authorized_keys:
@@ -209,17 +211,17 @@ def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
     return files
 
 
-def _data_dirs(host: HostConfig, planned: list[Planned]) -> list[ManagedDir]:
+def _data_dirs(host: HostConfig, laid_out: list[LaidOut]) -> list[ManagedDir]:
     """Each container's data directories, owned by its user; their parents up to the volume
     root belong to root. Not in Ignition when on a pool (imported after Ignition runs)."""
     root, in_ign = host.volume_root, host.zfs_pool is None
     dirs: dict[str, ManagedDir] = {}
-    for p in planned:
+    for p in laid_out:
         uid, gid = p.owner
         for d in p.container.data_dirs:
             # Placed under the root by host.containers; nothing else is ever chowned.
             if not d.startswith(root + "/"):
-                raise PlanError([f"internal: data directory {d} is not under {root}"])
+                raise LayoutError([f"internal: data directory {d} is not under {root}"])
             parts = d[len(root) :].strip("/").split("/")
             for depth in range(1, len(parts)):
                 parent = root + "/" + "/".join(parts[:depth])

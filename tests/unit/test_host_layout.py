@@ -7,29 +7,31 @@ from pathlib import Path
 
 import yaml
 
-from homelab.host.plan import HostPlan, plan_host
+from homelab.host.layout import HostLayout, layout_host
 from homelab.host.stack import StackFiles, load_stack_config
 from homelab.tools import check_units
 
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _plan(project: Path, stack: str) -> HostPlan:
+def _layout(project: Path, stack: str) -> HostLayout:
     files = StackFiles(project)
-    return plan_host(load_stack_config(stack, files[stack].values, project, files), project, files)
+    return layout_host(
+        load_stack_config(stack, files[stack].values, project, files), project, files
+    )
 
 
-def _generated(plan: HostPlan) -> dict[str, str]:
+def _generated(plan: HostLayout) -> dict[str, str]:
     """service -> the systemd unit podman's generator makes of the planned file."""
     return dict(re.findall(r"^---(.+?)---\n(.*?)(?=^---|\Z)", check_units(plan), re.M | re.S))
 
 
 def test_only_a_host_with_a_pool_waits_for_it():
     # vm-test has no pool: a unit requiring zfs-import-tank.service would never start there.
-    vm = _generated(_plan(REPO, "vm-test"))
+    vm = _generated(_layout(REPO, "vm-test"))
     assert len(vm) == 5
     assert not [s for s, text in vm.items() if "zfs-import" in text]
-    mouse = _plan(REPO, "mouse")
+    mouse = _layout(REPO, "mouse")
     assert "/etc/systemd/system/zfs-import-tank.service" in {f.path for f in mouse.fileset.files}
     rustfs = _generated(mouse)["rustfs.service"]
     assert re.search(r"^Requires=.*zfs-import-tank\.service", rustfs, re.M)
@@ -45,7 +47,7 @@ def test_environment_override_reaches_podman_as_one_value(tmp_path):
     config = {"homelab:host": {"hostname": "h", "production": False, "zfs_pool": None}}
     config["homelab:containers"] = {"netdata": netdata}
     (tmp_path / "Pulumi.t.yaml").write_text(yaml.safe_dump({"config": config}))
-    service = _generated(_plan(tmp_path, "t"))["netdata.service"]
+    service = _generated(_layout(tmp_path, "t"))["netdata.service"]
     exec_start = next(ln for ln in service.splitlines() if ln.startswith("ExecStart="))
     assert '--env "GREETING=hello world"' in exec_start
     assert '--env "QUOTE=say \\"hi\\""' in exec_start
