@@ -27,7 +27,7 @@ from homelab.push.desired import (
     plain_contents,
     secret_contents,
 )
-from homelab.push.errors import BASE, CURRENT, REMOTE_DIR, PushError
+from homelab.push.errors import PushError
 from homelab.push.live import (
     READ_COMMAND,
     LiveFile,
@@ -38,6 +38,7 @@ from homelab.push.live import (
     read_live,
     read_script,
 )
+from homelab.push.places import BASE, CURRENT, REMOTE_DIR
 from homelab.push.ssh import (
     SHARE_SECONDS,
     Connection,

@@ -12,8 +12,9 @@ import tarfile
 from dataclasses import dataclass, field
 
 from homelab.push.apply import ApplyResult, parse_apply_output, remote_errors, staged_command
-from homelab.push.errors import REMOTE_DIR, PushError
+from homelab.push.errors import PushError
 from homelab.push.kinds import Rec
+from homelab.push.places import REMOTE_DIR
 from homelab.push.ssh import Connection, run_ssh
 
 GENERATION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,80}")

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from homelab.manifest import dirs, files, links, mode, owner, sha256
-from homelab.push.errors import REMOTE_DIR, PushError
+from homelab.push.errors import PushError
 from homelab.push.kinds import Row
+from homelab.push.places import REMOTE_DIR
 
 if TYPE_CHECKING:
     from homelab.fileset import FileSet

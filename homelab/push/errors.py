@@ -1,13 +1,6 @@
-"""What every part of the push raises, and where it lives on the host."""
+"""What every part of the push raises."""
 
 from __future__ import annotations
-
-from pathlib import Path
-
-BASE = "/etc/homelab"
-CURRENT = f"{BASE}/current"
-# The POSIX sh run on the host (Fedora CoreOS has no python).
-REMOTE_DIR = Path(__file__).resolve().parent / "remote"
 
 
 class PushError(RuntimeError):

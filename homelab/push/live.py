@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 
 from homelab.manifest import dirs, files, links, mode, owner
 from homelab.push.desired import Desired
-from homelab.push.errors import CURRENT, REMOTE_DIR, PushError
+from homelab.push.errors import PushError
 from homelab.push.kinds import Rec
+from homelab.push.places import CURRENT, REMOTE_DIR
 from homelab.push.ssh import Connection, run_ssh
 
 READ_COMMAND = "sh -s"

@@ -1,0 +1,10 @@
+"""Where the push's things are: its directories on the host, and its POSIX sh here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BASE = "/etc/homelab"
+CURRENT = f"{BASE}/current"
+# The POSIX sh run on the host (Fedora CoreOS has no python).
+REMOTE_DIR = Path(__file__).resolve().parent / "remote"
