@@ -15,14 +15,9 @@ from homelab.host.layout import LayoutError, layout_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import exit_quietly_on_interrupt, program_config
 from homelab.tools import ToolError, check_layout
-from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
-from homelab.vm.image import (
-    ImageError,
-    cached_path,
-    detect_domain_type,
-    ensure_base_image,
-    preview_notice,
-)
+from homelab.vm.host import VmHostError
+from homelab.vm.image import ImageError
+from homelab.vm.prepare import prepare_vm
 
 exit_quietly_on_interrupt()
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -42,17 +37,8 @@ try:
     layout = layout_host(cfg, PROJECT_DIR, files)
     check_layout(layout)
     secret_values = pick_secrets(cfg, given, files)
-    base_image = None
-    if cfg.vm is not None:
-        # A preview never downloads; `up` verifies (or fetches) the image before anything.
-        if pulumi.runtime.is_dry_run():
-            base_image = cached_path(cfg.vm)
-            if notice := preview_notice(cfg.vm):
-                pulumi.log.warn(notice)
-        else:
-            base_image = ensure_base_image(cfg.vm)
-        domain_type = cfg.vm.domain_type or detect_domain_type(cfg.vm.uri)
-        vm_gid = qemu_gid(read_capabilities(cfg.vm.uri), domain_type)
+    # vm-test: the base image, domain type and qemu's group, before anything is registered.
+    vm = prepare_vm(cfg.vm, pulumi.runtime.is_dry_run()) if cfg.vm is not None else None
 except (ConfigError, LayoutError, ToolError, ImageError, VmHostError) as exc:
     # RunError: the message is the whole story; a traceback would only hide it.
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None
@@ -66,17 +52,19 @@ pulumi.export("containers", {c.name: c.image for c in layout.containers})
 pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
-if cfg.vm is not None and base_image is not None:
+if cfg.vm is not None and vm is not None:
+    if vm.notice:
+        pulumi.log.warn(vm.notice)
     # The libvirt SDK: only VM stacks pay for its import.
     from components.vm import TestVM, TestVMArgs
 
-    vm = TestVM(
+    test_vm = TestVM(
         f"homelab-{stack}",
-        TestVMArgs(cfg.vm, host.ignition, str(base_image), domain_type, vm_gid),
+        TestVMArgs(cfg.vm, host.ignition, str(vm.base_image), vm.domain_type, vm.qemu_gid),
     )
-    pulumi.export("vm_ip", vm.ip)
-    pulumi.export("ssh_command", vm.ssh_command)
-    pulumi.export("console_log", vm.console_log)
+    pulumi.export("vm_ip", test_vm.ip)
+    pulumi.export("ssh_command", test_vm.ssh_command)
+    pulumi.export("console_log", test_vm.console_log)
 elif cfg.ssh is not None:
     pushed = HostPush(
         cfg.host.hostname,

@@ -8,7 +8,8 @@ The flow, one module each:
   units and Quadlet dir), exact hashes, generation id, the tar;
 - `live`: one SSH command reads what the host has (remote/read.sh); `compute_drift` compares;
 - `apply`: one SSH command sends the generation and applies it (remote/apply.sh);
-- `ssh`: the pinned-key transport both use, sharing one connection per `pulumi up`.
+- `ssh`: the pinned-key transport both use, sharing one connection per `pulumi up`;
+- `transport`: the effects (every SSH command, the socket dir); the modules above are pure.
 
 The dynamic provider's process imports this package on every preview, so it stays light (no
 pydantic): it reads manifests through the light `homelab.manifest`, and FileSet helpers
@@ -17,7 +18,7 @@ import `homelab.fileset` when called.
 
 from __future__ import annotations
 
-from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply, parse_apply_output
+from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply_outcome, parse_apply_output
 from homelab.push.desired import (
     Desired,
     build_tar,
@@ -35,20 +36,18 @@ from homelab.push.live import (
     compute_drift,
     drift_summary,
     parse_live,
-    read_live,
     read_script,
 )
 from homelab.push.places import BASE, CURRENT, REMOTE_DIR
 from homelab.push.ssh import (
     SHARE_SECONDS,
     Connection,
-    close_shared,
     control_path,
     known_hosts_line,
-    mux_dir,
-    run_ssh,
+    private_dir,
     ssh_argv,
 )
+from homelab.push.transport import apply, close_shared, mux_dir, read_live, run_ssh
 
 __all__ = [
     "APPLY_COMMAND",
@@ -64,6 +63,7 @@ __all__ = [
     "LiveState",
     "PushError",
     "apply",
+    "apply_outcome",
     "build_tar",
     "close_shared",
     "compute_drift",
@@ -77,6 +77,7 @@ __all__ = [
     "parse_apply_output",
     "parse_live",
     "plain_contents",
+    "private_dir",
     "read_live",
     "read_script",
     "run_ssh",

@@ -15,7 +15,8 @@ from homelab.push.apply import ApplyResult, parse_apply_output, remote_errors, s
 from homelab.push.errors import PushError
 from homelab.push.kinds import Rec
 from homelab.push.places import REMOTE_DIR
-from homelab.push.ssh import Connection, run_ssh
+from homelab.push.ssh import Connection
+from homelab.push.transport import run_ssh
 
 GENERATION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.-]{0,80}")
 UNIT = re.compile(r"[A-Za-z0-9][A-Za-z0-9@._-]{0,200}")

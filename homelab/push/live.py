@@ -12,10 +12,8 @@ from dataclasses import dataclass, field
 
 from homelab.manifest import dirs, files, links, mode, owner
 from homelab.push.desired import Desired
-from homelab.push.errors import PushError
 from homelab.push.kinds import Rec
 from homelab.push.places import CURRENT, REMOTE_DIR
-from homelab.push.ssh import Connection, run_ssh
 
 READ_COMMAND = "sh -s"
 
@@ -96,24 +94,6 @@ def parse_live(text: str) -> LiveState:
             with contextlib.suppress(binascii.Error, UnicodeDecodeError):
                 live.texts[rec[1]] = base64.b64decode(rec[2]).decode()
     return live
-
-
-def read_live(
-    conn: Connection,
-    desired: Desired,
-    timeout: float = 120,
-    share: bool = True,
-    texts_unless: Mapping[str, str] | None = None,
-) -> LiveState:
-    """One SSH command: the live state of everything in `desired`."""
-    script = read_script(desired, texts_unless).encode()
-    rc, out, err = run_ssh(conn, READ_COMMAND, script, timeout, share)
-    if rc != 0:
-        why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
-        raise PushError(
-            f"reading the state of {conn.host} port {conn.port} failed (exit {rc}): {why}"
-        )
-    return parse_live(out)
 
 
 def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) -> dict[str, str]:

@@ -9,15 +9,12 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from homelab.manifest import sha256
-from homelab.push.errors import PushError
 
 
 @dataclass(frozen=True)
@@ -58,22 +55,10 @@ def known_hosts_line(conn: Connection) -> str:
 SHARE_SECONDS = 60
 
 
-def mux_dir() -> Path | None:
-    """A private directory for the shared connections' sockets, or None (then no sharing).
-
-    Anyone who could reach a socket could run commands as the pushing user on the host, so
-    the directory must be ours alone: owned by this user, mode 0700, not a symlink.
-    """
-    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
-    d = base / f"homelab-ssh-mux-{os.getuid()}"
-    try:
-        d.mkdir(mode=0o700, exist_ok=True)
-        st = os.lstat(d)
-    except OSError:
-        return None
-    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
-        return None
-    return d
+def private_dir(st: os.stat_result, uid: int) -> bool:
+    """A directory only `uid` can use (the check on the shared connections' socket dir):
+    a real directory, not a symlink, owned by `uid`, no access for group or others."""
+    return stat.S_ISDIR(st.st_mode) and st.st_uid == uid and not st.st_mode & 0o077
 
 
 def control_path(conn: Connection, directory: Path) -> Path:
@@ -114,45 +99,3 @@ def ssh_argv(
     argv += ["-l", conn.user, conn.host, "--"]
     argv.append(f"sudo -n {remote}" if conn.use_sudo else remote)
     return argv
-
-
-def close_shared(conn: Connection) -> None:
-    """End the shared connection to `conn`, if any (the next command opens a new one)."""
-    d = mux_dir()
-    if d is None or not control_path(conn, d).exists():
-        return
-    subprocess.run(
-        ["ssh", "-o", f"ControlPath={control_path(conn, d)}", "-O", "exit", "-p", str(conn.port),
-         "-l", conn.user, conn.host],
-        capture_output=True, check=False, timeout=30,
-    )  # fmt: skip
-
-
-def run_ssh(
-    conn: Connection, remote: str, stdin: bytes, timeout: float, share: bool = True
-) -> tuple[int, str, str]:
-    """One SSH command (over the shared connection when `share`). Returns (exit code, stdout,
-    stderr); 255 is ssh's own failure."""
-    with tempfile.TemporaryDirectory(prefix="homelab-ssh-") as tmp:
-        kh = Path(tmp, "known_hosts")
-        kh.write_text(known_hosts_line(conn))
-        kh.chmod(0o600)
-        d = mux_dir() if share else None
-        try:
-            p = subprocess.run(
-                ssh_argv(conn, str(kh), remote, control_path(conn, d) if d else None),
-                input=stdin,
-                capture_output=True,
-                timeout=timeout,
-                check=False,
-            )
-        except FileNotFoundError as exc:
-            raise PushError("OpenSSH client not found: apt-get install openssh-client") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port} timed out") from exc
-    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-    if p.returncode == 255 and not out:
-        from homelab.push.sshfail import explain_ssh_failure
-
-        raise PushError(explain_ssh_failure(conn, err))
-    return p.returncode, out, err

@@ -17,34 +17,16 @@ import urllib.request
 from pathlib import Path
 
 from homelab.vm.config import VmConfig
+from homelab.vm.image_cache import ImageError, cache_dir, cached_path, download_notice
+
+__all__ = ["ImageError", "cache_dir", "cached_path", "ensure_base_image", "preview_notice"]
 
 CHUNK = 1 << 20
 
 
-class ImageError(Exception):
-    pass
-
-
-def cache_dir(cfg: VmConfig) -> Path:
-    return Path(os.path.expanduser(cfg.cache_dir))
-
-
-def cached_path(cfg: VmConfig) -> Path:
-    """Where the verified, decompressed image lives; named by the checksum it was checked with."""
-    name = Path(urllib.parse.urlparse(cfg.base_image).path).name.removesuffix(".xz")
-    return cache_dir(cfg) / f"{cfg.base_image_sha256[:16]}-{name}"
-
-
 def preview_notice(cfg: VmConfig) -> str | None:
     """What a preview should tell about the base image: `up` will fetch it, or nothing."""
-    cached = cached_path(cfg)
-    if cached.is_file():
-        return None
-    verb = "copy" if urllib.parse.urlparse(cfg.base_image).scheme in ("", "file") else "download"
-    return (
-        f"`pulumi up` will first {verb} the base image {cfg.base_image} (sha256 "
-        f"{cfg.base_image_sha256}), verify it, and cache it as {cached}"
-    )
+    return None if cached_path(cfg).is_file() else download_notice(cfg)
 
 
 def _fetch(src: str, dst: Path) -> None:

@@ -1,0 +1,112 @@
+"""The push's effects: every SSH command it runs (the read, the apply) and the shared
+connection's private socket directory. The rest of homelab.push is pure: what to send
+(desired), how to read what comes back (live, apply), the transport's argv (ssh)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply_outcome
+from homelab.push.desired import Desired, build_tar, desired_hashes, generation_id
+from homelab.push.errors import PushError
+from homelab.push.live import READ_COMMAND, LiveState, parse_live, read_script
+from homelab.push.ssh import Connection, control_path, known_hosts_line, private_dir, ssh_argv
+
+
+def mux_dir() -> Path | None:
+    """A private directory for the shared connections' sockets, or None (then no sharing).
+
+    Anyone who could reach a socket could run commands as the pushing user on the host, so
+    the directory must be ours alone: owned by this user, mode 0700, not a symlink.
+    """
+    base = Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir())
+    d = base / f"homelab-ssh-mux-{os.getuid()}"
+    try:
+        d.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(d)
+    except OSError:
+        return None
+    return d if private_dir(st, os.getuid()) else None
+
+
+def close_shared(conn: Connection) -> None:
+    """End the shared connection to `conn`, if any (the next command opens a new one)."""
+    d = mux_dir()
+    if d is None or not control_path(conn, d).exists():
+        return
+    subprocess.run(
+        ["ssh", "-o", f"ControlPath={control_path(conn, d)}", "-O", "exit", "-p", str(conn.port),
+         "-l", conn.user, conn.host],
+        capture_output=True, check=False, timeout=30,
+    )  # fmt: skip
+
+
+def run_ssh(
+    conn: Connection, remote: str, stdin: bytes, timeout: float, share: bool = True
+) -> tuple[int, str, str]:
+    """One SSH command (over the shared connection when `share`). Returns (exit code, stdout,
+    stderr); 255 is ssh's own failure."""
+    with tempfile.TemporaryDirectory(prefix="homelab-ssh-") as tmp:
+        kh = Path(tmp, "known_hosts")
+        kh.write_text(known_hosts_line(conn))
+        kh.chmod(0o600)
+        d = mux_dir() if share else None
+        try:
+            p = subprocess.run(
+                ssh_argv(conn, str(kh), remote, control_path(conn, d) if d else None),
+                input=stdin,
+                capture_output=True,
+                timeout=timeout,
+                check=False,
+            )
+        except FileNotFoundError as exc:
+            raise PushError("OpenSSH client not found: apt-get install openssh-client") from exc
+        except subprocess.TimeoutExpired as exc:
+            raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port} timed out") from exc
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    if p.returncode == 255 and not out:
+        from homelab.push.sshfail import explain_ssh_failure
+
+        raise PushError(explain_ssh_failure(conn, err))
+    return p.returncode, out, err
+
+
+def read_live(
+    conn: Connection,
+    desired: Desired,
+    timeout: float = 120,
+    share: bool = True,
+    texts_unless: Mapping[str, str] | None = None,
+) -> LiveState:
+    """One SSH command: the live state of everything in `desired`."""
+    script = read_script(desired, texts_unless).encode()
+    rc, out, err = run_ssh(conn, READ_COMMAND, script, timeout, share)
+    if rc != 0:
+        why = " / ".join(ln.strip() for ln in err.splitlines() if ln.strip())
+        raise PushError(
+            f"reading the state of {conn.host} port {conn.port} failed (exit {rc}): {why}"
+        )
+    return parse_live(out)
+
+
+def apply(
+    conn: Connection,
+    desired: Desired,
+    contents: Mapping[str, str],
+    secrets: Mapping[str, str],
+    health_timeout: int,
+    settle: int,
+    now: float | None = None,
+) -> ApplyResult:
+    """One SSH connection: send the new generation and apply it (validate, switch, restart)."""
+    hashes = desired_hashes(desired.manifest, contents, secrets)
+    gen = generation_id(desired, hashes, time.time() if now is None else now)
+    data = build_tar(desired, contents, secrets, gen, health_timeout, settle)
+    budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
+    rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
+    return apply_outcome(conn.host, rc, out, err)
