@@ -1,0 +1,86 @@
+"""Host layout decisions a user relies on, each from a small real project through
+load_stack_config + layout_host: read-only host paths, the data owner of a `User=` without a
+group, dual-stack `[::]`, a private label on a shared data directory, the secret env file."""
+
+from __future__ import annotations
+
+from tests.unit.test_bad_input import good, plan, problems, project
+
+VOL = "Volume=/var/tank/services/web/data:/data:Z\n"
+
+
+def test_a_host_path_is_mounted_read_only_or_refused(tmp_path):
+    rw = good().replace(VOL, VOL + "Volume=/srv/media:/media\n")
+    msg = problems(project(tmp_path, {"web": rw}, {"web": {"host_paths": ["/srv/media"]}}))
+    assert "host path '/srv/media' must be mounted read-only (:ro)" in msg
+    ro = good().replace(VOL, VOL + "Volume=/srv/media:/media:ro\n")
+    p = project(tmp_path, {"web": ro}, {"web": {"host_paths": ["/srv/media"]}})
+    (c,) = plan(p).containers
+    assert "Volume=/srv/media:/media:ro\n" in c.text
+    assert c.data_dirs == ("/var/tank/services/web/data",)  # a host path is no data dir
+
+
+def test_user_without_a_group_owns_its_data_with_its_own_gid(tmp_path):
+    text = good().replace("[Container]\n", "[Container]\nUser=1000\n")
+    fs = plan(project(tmp_path, {"web": text}, {"web": {}})).fileset
+    (d,) = [d for d in fs.dirs if d.path == "/var/tank/services/web/data"]
+    assert (d.uid, d.gid, d.mode) == (1000, 1000, 0o750)
+    text = good().replace("[Container]\n", "[Container]\nUser=1000:100\n")
+    fs = plan(project(tmp_path, {"web": text}, {"web": {}})).fileset
+    (d,) = [d for d in fs.dirs if d.path == "/var/tank/services/web/data"]
+    assert (d.uid, d.gid) == (1000, 100)
+    parent = next(x for x in fs.dirs if x.path == "/var/tank/services/web")
+    assert (parent.uid, parent.gid, parent.mode) == (0, 0, 0o755)  # parents stay root's
+
+
+def test_data_owner_wins_over_user(tmp_path):
+    text = good().replace("[Container]\n", "[Container]\nUser=1000\n")
+    p = project(tmp_path, {"web": text}, {"web": {"data_owner": "10001:10002"}})
+    (d,) = [d for d in plan(p).fileset.dirs if d.path == "/var/tank/services/web/data"]
+    assert (d.uid, d.gid) == (10001, 10002)
+
+
+def _two(tmp_path, a: str, b: str):
+    web = good("web").replace("PublishPort=8080:80", f"PublishPort={a}")
+    api = good("api").replace("PublishPort=8080:80", f"PublishPort={b}")
+    return project(tmp_path, {"web": web, "api": api}, {"web": {}, "api": {}})
+
+
+def test_ipv6_any_is_dual_stack_and_clashes_with_an_ipv4_bind(tmp_path):
+    for a, b in [("[::]:8080:80", "192.168.1.2:8080:80"), ("192.168.1.2:8080:80", "[::]:8080:80")]:
+        msg = problems(_two(tmp_path, a, b))
+        assert "8080/tcp" in msg and "address already in use" in msg, (a, b)
+
+
+def test_ipv4_any_does_not_take_an_ipv6_address(tmp_path):
+    p = _two(tmp_path, "0.0.0.0:8080:80", "[fd00::1]:8080:80")
+    assert len(plan(p).containers) == 2
+    p = _two(tmp_path, "192.168.1.2:8080:80", "192.168.1.3:8080:80")
+    assert len(plan(p).containers) == 2
+    assert "address already in use" in problems(
+        _two(tmp_path, "0.0.0.0:8080:80", "10.0.0.1:8080:80")
+    )
+
+
+def _shared(tmp_path, first: str, later: str):
+    shared = "/var/tank/services/shared"
+    web = good("web").replace(VOL, f"Volume={shared}:/shared:{first}\n")
+    api = good("api").replace(VOL.replace("web", "api"), f"Volume={shared}:/shared:{later}\n")
+    api = api.replace("PublishPort=8080:80", "PublishPort=8081:80")
+    return project(tmp_path, {"web": web, "api": api}, {"web": {}, "api": {}})
+
+
+def test_a_private_label_on_a_shared_data_dir_is_refused_wherever_it_is(tmp_path):
+    for first, later in [("z", "Z"), ("Z", "z"), ("Z", "Z")]:
+        msg = problems(_shared(tmp_path, first, later))
+        assert msg.count("is also mounted by") == 1, (first, later)
+        assert "data directory /var/tank/services/shared is also mounted by" in msg
+        assert ":Z gives it a label private to one container: use :z on both" in msg
+    assert len(plan(_shared(tmp_path, "z", "z")).containers) == 2
+
+
+def test_the_secret_env_file_is_root_only(tmp_path):
+    p = project(tmp_path, {"web": good()}, {"web": {"secrets": {"WEB_TOKEN": "webToken"}}})
+    (env,) = [f for f in plan(p).fileset.files if f.path == "/etc/homelab/env/web.env"]
+    assert (env.mode, env.uid, env.gid) == (0o600, 0, 0)
+    assert env.secret_env == (("WEB_TOKEN", "webToken"),) and env.units == ("web.service",)
