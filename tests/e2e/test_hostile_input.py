@@ -362,6 +362,19 @@ CASES = [
         "to start (address already in use): change one of them",
     ),
     Case(
+        # The partner of the case above that reaches the dual-stack rule itself: [::] against
+        # one IPv4 address (not podman's every-address bind, which clashes with anything).
+        "unit-port-clash-v6-wildcard-vs-v4-address",
+        both(
+            unit("netdata", "PublishPort=19999:19999", "PublishPort=[::]:8995-9000:8995-9000"),
+            unit("rustfs", "PublishPort=9000:9000", "PublishPort=127.0.0.1:9000:9000"),
+        ),
+        (R, "PublishPort=127.0.0.1:9000"),
+        "PublishPort: host port 9000/tcp on 127.0.0.1 clashes with 9000/tcp on ::, "
+        "published by 'netdata' at containers/netdata.container:14; the later one would fail "
+        "to start (address already in use): change one of them",
+    ),
+    Case(
         "unit-port-clash-same-container",
         unit("rustfs", "PublishPort=9001:9001", "PublishPort=0.0.0.0:9000:9001"),
         (R, "PublishPort=0.0.0.0"),
