@@ -110,3 +110,22 @@ def test_plan_names_only_the_unit_whose_file_changed(ms: MouseStack) -> None:
     after = host.invocations(*UNITS)
     assert after["netdata.service"] != inv["netdata.service"]
     assert after["rustfs.service"] == inv["rustfs.service"]
+
+
+CANARY = "e2e-canary-4b1d9e"
+
+
+def test_a_secret_value_in_a_plain_file_never_reaches_the_preview(ms: MouseStack) -> None:
+    """A secret's value that also sits in a plain file (a stack value pasted by mistake) is
+    masked in the plan; the values come from the rendered env files (secret_strings)."""
+    ms.set_secret("rustfsSecretKey", CANARY)
+    ms.stack.set("homelab:containers.netdata.environment.NOTE", CANARY)
+    try:
+        p = ms.stack.preview()
+        out = p.stdout + p.stderr
+        block = plan_block(p.stdout)
+        assert CANARY not in out
+        assert "+ +Environment=NOTE=********" in block, block
+        assert f"+ secret file {ENV}: content differs (values not shown)" in block, block
+    finally:
+        ms.stack.rm("homelab:containers.netdata.environment.NOTE")
