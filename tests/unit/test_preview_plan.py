@@ -129,11 +129,12 @@ def test_secret_values_held_in_a_plain_file_are_masked_through_the_real_env_file
         units=("web.service",),
         quadlet_dir="/etc/containers/systemd",
     )
-    # Overlapping values: the longer one must be masked whole, not left as "********-tail".
-    values = {"long": "s3cret-value-tail", "short": "s3cret-value", "tiny": "abcd"}
+    # Overlapping values: the longer one is masked whole, never left as "a-********" (it
+    # also sorts after the shorter one by text: only by length is it first).
+    values = {"long": "a-s3cret-value", "short": "s3cret-value", "tiny": "abcd"}
     secrets = push.secret_contents(fs, values)
     assert sorted(secret_strings(secrets)) == sorted(values.values())
-    leak = "Environment=A=s3cret-value-tail B=s3cret-value C=abcd D=abc\n"
+    leak = "Environment=A=a-s3cret-value B=s3cret-value C=abcd D=abc\n"
     d = push.Desired.of(fs)
     contents = {WEB: leak}
     h = push.desired_hashes(d.manifest, contents, secrets)
@@ -142,6 +143,17 @@ def test_secret_values_held_in_a_plain_file_are_masked_through_the_real_env_file
     for v in values.values():
         assert v not in text
     assert f"+Environment=A={MASK} B={MASK} C={MASK} D=abc\n" in text  # 3 chars: not a secret
+
+
+def test_a_file_without_a_final_newline_still_gives_one_line_per_change():
+    d, c, _s, h = parts(fileset())
+    live = _matching(d, h)
+    live.files[MOTD] = push.LiveFile("0" * 64, 0o644, 0, 0, "link")
+    live.texts[MOTD] = "old"
+    text = render_plan(d, dict(c, **{MOTD: "new"}), h, live)
+    assert text == PLAN_HEAD + (
+        f"--- {MOTD} (on the host)\n+++ {MOTD} (after up)\n@@ -1 +1 @@\n-old\n+new\n"
+    )
 
 
 def test_secret_strings_are_the_values_of_set_variables_only():
