@@ -69,6 +69,21 @@ def test_a_changed_file_the_host_did_not_send_says_so():
     assert _plan(live) == PLAN_HEAD + f"{MOTD}: content differs (not text, or over 64 KiB)\n"
 
 
+def test_every_changed_file_is_listed_in_path_order():
+    """A secret file or a file the host sent no text for does not end the list."""
+    d, _c, _s, h = parts(fileset())
+    live = _matching(d, h)
+    live.files[WEB] = push.LiveFile("0" * 64, 0o644, 0, 0, "link")  # no text sent
+    live.files[ENV] = None
+    live.files[MOTD] = None
+    assert _plan(live) == PLAN_HEAD + (
+        f"{WEB}: content differs (not text, or over 64 KiB)\n"
+        f"secret file {ENV}: new (values not shown)\n"
+        f"--- /dev/null\n+++ {MOTD} (after up)\n@@ -0,0 +1 @@\n+hi\n"
+        f"units:\n  restart web.service: {WEB} changed, {ENV} changed\n"
+    )
+
+
 def test_a_unit_no_longer_in_the_stack_stops():
     d, _c, _s, h = parts(fileset())
     live = _matching(d, h)

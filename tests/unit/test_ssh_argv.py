@@ -71,7 +71,13 @@ def test_without_sharing_no_control_socket_is_used():
     argv = push.ssh_argv(conn, "/tmp/kh", "sh -s")
     got = _effective(argv)
     assert got["controlmaster"] == ["false"] and "controlpath" not in got  # none: unset
+    assert (got["hostname"], got["user"], got["port"]) == (["mouse.lan"], ["root"], ["22"])
     assert "-i" not in argv and argv[-1] == "sh -s"  # root: no sudo, the agent's keys
+
+
+def test_the_apply_command_passes_no_argument():
+    assert staged_command("apply.sh") == push.APPLY_COMMAND
+    assert push.APPLY_COMMAND.endswith('exec sh "$d/apply.sh" "$d"\'')
 
 
 @pytest.mark.parametrize("with_arg", [False, True])
