@@ -58,7 +58,17 @@ except (ConfigError, PlanError, ToolError, ImageError, VmHostError) as exc:
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None
 
 secrets = {name: pulumi.Output.secret(value) for name, value in secret_values.items()}
-host = Host(cfg.host.hostname, HostArgs(plan=plan, secrets=secrets))
+pushed: HostPush | None = None
+if (cfg.vm is None or base_image is None) and cfg.ssh is not None:
+    # The push first: a failed one leaves the Ignition recorded as it was (see HostArgs.after).
+    pushed = HostPush(
+        cfg.host.hostname,
+        HostPushArgs(fileset=plan.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
+    )
+host = Host(
+    cfg.host.hostname,
+    HostArgs(plan=plan, secrets=secrets, after=(pushed,) if pushed is not None else ()),
+)
 
 pulumi.export("hostname", host.hostname)
 pulumi.export("mode", cfg.mode)
@@ -77,11 +87,7 @@ if cfg.vm is not None and base_image is not None:
     pulumi.export("vm_ip", vm.ip)
     pulumi.export("ssh_command", vm.ssh_command)
     pulumi.export("console_log", vm.console_log)
-elif cfg.ssh is not None:
-    pushed = HostPush(
-        cfg.host.hostname,
-        HostPushArgs(fileset=plan.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
-    )
+elif pushed is not None:
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)
     pulumi.export("pushed_hashes", pushed.hashes)

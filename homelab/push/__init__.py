@@ -17,7 +17,15 @@ import `homelab.fileset` when called.
 
 from __future__ import annotations
 
-from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply, parse_apply_output
+from homelab.push import apply as apply_mod
+from homelab.push.apply import (
+    APPLY_COMMAND,
+    ApplyResult,
+    Armed,
+    apply,
+    confirm_generation,
+    parse_apply_output,
+)
 from homelab.push.desired import (
     Desired,
     build_tar,
@@ -57,15 +65,18 @@ __all__ = [
     "REMOTE_DIR",
     "SHARE_SECONDS",
     "ApplyResult",
+    "Armed",
     "Connection",
     "Desired",
     "LiveFile",
     "LiveState",
     "PushError",
     "apply",
+    "apply_mod",
     "build_tar",
     "close_shared",
     "compute_drift",
+    "confirm_generation",
     "control_path",
     "desired_hashes",
     "drift_summary",

@@ -83,7 +83,11 @@ def control_path(conn: Connection, directory: Path) -> Path:
 
 
 def ssh_argv(
-    conn: Connection, known_hosts: str, remote: str, control: Path | None = None
+    conn: Connection,
+    known_hosts: str,
+    remote: str,
+    control: Path | None = None,
+    connect_timeout: int = 15,
 ) -> list[str]:
     argv = [
         "ssh",
@@ -94,7 +98,7 @@ def ssh_argv(
         "-o", f"HostKeyAlias={conn.alias}",
         "-o", "CheckHostIP=no",
         "-o", "UpdateHostKeys=no",
-        "-o", "ConnectTimeout=15",
+        "-o", f"ConnectTimeout={connect_timeout}",
         "-o", "ServerAliveInterval=15",
         "-o", "LogLevel=ERROR",
         "-p", str(conn.port),
@@ -129,7 +133,12 @@ def close_shared(conn: Connection) -> None:
 
 
 def run_ssh(
-    conn: Connection, remote: str, stdin: bytes, timeout: float, share: bool = True
+    conn: Connection,
+    remote: str,
+    stdin: bytes,
+    timeout: float,
+    share: bool = True,
+    connect_timeout: int = 15,
 ) -> tuple[int, str, str]:
     """One SSH command (over the shared connection when `share`). Returns (exit code, stdout,
     stderr); 255 is ssh's own failure."""
@@ -140,7 +149,9 @@ def run_ssh(
         d = mux_dir() if share else None
         try:
             p = subprocess.run(
-                ssh_argv(conn, str(kh), remote, control_path(conn, d) if d else None),
+                ssh_argv(
+                    conn, str(kh), remote, control_path(conn, d) if d else None, connect_timeout
+                ),
                 input=stdin,
                 capture_output=True,
                 timeout=timeout,
