@@ -21,8 +21,9 @@ from tests.e2e.simhost import SimHost, build_images, wait_http
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 
 RESTART_SEC = 4
-# Stand-ins (the three, and a container that cannot start, MISSING): one that serves and crashes after 3 s; one whose health check never passes; and a pair
-# where the dependent (Requires=/After= its database) dies when the database does.
+# Stand-ins (the three, and a container that cannot start, MISSING): one that
+# serves and crashes after 3 s; one whose health check never passes; and a pair where the
+# dependent (Requires=/After= its database) goes down with the database.
 IMAGES = {
     "gatelate": (
         "localhost/homelab-e2e/gatelate:1",
