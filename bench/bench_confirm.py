@@ -77,7 +77,8 @@ def main() -> None:
     print(f"pulumi up, confirm on : {on:6.2f} s  {[round(x, 2) for x in times['on']]}")
     print(f"pulumi up, confirm off: {off:6.2f} s  {[round(x, 2) for x in times['off']]}")
     print(f"confirmation adds     : {on - off:+6.2f} s ({(on - off) / off:+.0%})")
-    print(f"the confirmation alone: {statistics.median(alone):6.2f} s (new SSH connection + confirm)")
+    alone_s = statistics.median(alone)
+    print(f"the confirmation alone: {alone_s:6.2f} s (new SSH connection + confirm)")
 
 
 if __name__ == "__main__":
