@@ -78,7 +78,7 @@ def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield ms
     # Leave the session's host as the other modules expect it: the stand-ins gone.
     for name in ("gatedb", "gateapp", "gatebad", "gatelate", "gatesick"):
-        ms.stack.rm(f"homelab:containers.{name}")
+        ms.stack.run("config", "rm", "--path", f"homelab:containers.{name}", check=False)
     ms.stack.up(check=False)
 
 
