@@ -435,7 +435,7 @@ fi
 
 if [ -n "$unhealthy" ]; then
     state=$(systemctl show -p ActiveState -p SubState -p NRestarts "$unhealthy" | tr '\n' ' ')
-    journal=$(journalctl -u "$unhealthy" -n 10 -o cat --no-pager 2>&1 || true)
+    journal=$(journalctl -u "$unhealthy" -n 15 -o cat --no-pager 2>&1 || true)
     why=$(printf '%s did not stay active: %s (%s)' "$unhealthy" "$why" "${state% }")
     revert_to "${cur##*/}" "$why"
     fail "$(printf '%s; rolled back, host back on %s. Last lines of journalctl -u %s:\n%s' \
