@@ -176,8 +176,9 @@ def confirm_generation(
         )
     back = f" to {armed.previous}" if armed.previous else ""
     raise PushError(
-        f"the host did not hear back within {armed.seconds} s and is still unreachable; it "
-        f"rolls itself back{back} on its own. Last: {last}"
+        f"the host did not hear back within {armed.seconds} s and {conn.host} is still "
+        f"unreachable ({last}); if the push got as far as the switch, the host rolls itself "
+        f"back{back} on its own: check it from its console"
     )
 
 
