@@ -534,3 +534,87 @@ def test_a_failed_push_is_one_homelab_message_without_traceback() -> None:
 
         del sys.tracebacklimit  # _fail set it for the (short-lived) provider process
     assert shown == "homelab: netdata.service did not stay active; host back on G\n"
+
+
+def _judge(
+    tmp_path: Path,
+    looks: list[str],
+    health: str = "",
+    inv: str | None = None,
+    start_timeout: str = "1min 30s",
+) -> str:
+    """Run apply.sh's health gate on one unit, `u.service`, with systemd and podman scripted:
+    each `systemctl show` returns the next of `looks` ("ActiveState SubState Result NRestarts
+    InvocationID"; the last repeats). Returns what the gate decided ($unhealthy: $why)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (tmp_path / "looks").write_text("\n".join(looks) + "\n")
+    (bin_ / "systemctl").write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *TimeoutStartUSec*) echo "{start_timeout}"; exit 0 ;; esac\n'
+        f'n=$(cat "{tmp_path}/n" 2>/dev/null || echo 1)\n'
+        f'l=$(sed -n "${{n}}p" "{tmp_path}/looks")\n'
+        f'[ -n "$l" ] || l=$(tail -n 1 "{tmp_path}/looks")\n'
+        f'echo $((n + 1)) > "{tmp_path}/n"\n'
+        "set -- $l\n"
+        'printf "ActiveState=%s\\nSubState=%s\\nResult=%s\\nNRestarts=%s\\nInvocationID=%s\\n" '
+        '"$1" "$2" "$3" "$4" "$5"\n'
+    )
+    (bin_ / "podman").write_text(
+        f'#!/bin/sh\ncase "$1" in ps) echo c1 ;; inspect) echo "{health}" ;; esac\n'
+    )
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    d = tmp_path / "gen"
+    (d / "gate").mkdir(parents=True)
+    (d / "units").write_text("u.service\n")
+    if inv is not None:
+        (d / "gate" / "u.service.inv").write_text(inv + "\n")
+    script = (
+        f'HOMELAB_APPLY_LIB=1; set -- "{d}"; . "{push.REMOTE_DIR}/apply.sh"; exec 1>&3; '
+        'unhealthy=""; why=""; gstart=$(date +%s); deadline=$((gstart + 4)); '
+        'gate "$d/units"; echo "${unhealthy:-ok}: $why"'
+    )
+    p = subprocess.run(
+        [_dash(), "-c", script], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_gate_passes_a_slow_but_healthy_start(tmp_path: Path) -> None:
+    looks = ["activating start - 0 a"] * 4 + ["active running success 0 b"]
+    assert _judge(tmp_path, looks, inv="a") == "ok:"
+
+
+def test_gate_fails_fast_on_a_crash_loop(tmp_path: Path) -> None:
+    # Exited, restarted, exited again: no wait for the deadline.
+    looks = [
+        "activating start - 0 a",
+        "activating auto-restart exit-code 0 a",
+        "activating start exit-code 1 b",
+        "activating auto-restart exit-code 1 b",
+    ]
+    out = _judge(tmp_path, looks, inv="x")
+    assert out.startswith("u.service: crash-looping"), out
+
+
+def test_gate_fails_at_once_on_failed_and_waits_for_a_pending_restart(tmp_path: Path) -> None:
+    assert _judge(tmp_path, ["failed failed exit-code 0 a"]).startswith("u.service: failed")
+    # Still the old invocation: the restart job has not run; the deadline (4 s) ends it.
+    (tmp_path / "x").mkdir()
+    out = _judge(tmp_path / "x", ["active running success 0 old"], inv="old")
+    assert out == "u.service: not active within 4 s", out
+
+
+def test_gate_counts_unhealthy_as_failed_and_waits_while_starting(tmp_path: Path) -> None:
+    out = _judge(tmp_path, ["active running success 0 b"], health="unhealthy", inv="a")
+    assert out == "u.service: unhealthy (podman healthcheck)", out
+    (tmp_path / "y").mkdir()
+    # Still starting at the gate's 4 s: it waits up to the unit's own TimeoutStartSec= (6 s).
+    out = _judge(
+        tmp_path / "y", ["active running success 0 b"], health="starting", inv="a",
+        start_timeout="6s",
+    )  # fmt: skip
+    assert out == "u.service: not active within 6 s", out

@@ -119,6 +119,106 @@ revert_to() {
     mv -f "$B/.last-revert.tmp" "$B/last-revert"
 }
 
+# The health gate (step 7).
+# dependents FILE: units that Requires=/BindsTo=/PartOf= a unit of FILE, recursively (Quadlet's
+# pod, network and volume units are such dependencies of their containers), running now and
+# not in FILE. systemd restarts them with their dependency; the gate starts any that end up
+# down (systemd does not: e.g. a BindsTo= stop on a failed start) and judges them all.
+dependents() {
+    cp "$1" "$d/.deps-todo"
+    : >"$d/.deps"
+    while [ -s "$d/.deps-todo" ]; do
+        while read -r u; do
+            systemctl show -p RequiredBy -p BoundBy -p ConsistsOf --value "$u" 2>/dev/null
+        done <"$d/.deps-todo" | tr ' ' '\n' | grep . | sort -u >"$d/.deps-new" || true
+        cat "$1" "$d/.deps" | sort -u | comm -23 "$d/.deps-new" - >"$d/.deps-todo"
+        cat "$d/.deps-todo" >>"$d/.deps"
+    done
+    while read -r u; do
+        [ "$(systemctl show -p ActiveState --value "$u")" != active ] || printf '%s\n' "$u"
+    done <"$d/.deps"
+    rm -f "$d/.deps" "$d/.deps-todo" "$d/.deps-new"
+}
+# seconds VALUE: a systemd time span as `systemctl show` prints it ("1min 30s", "infinity").
+seconds() {
+    printf '%s\n' "$1" | awk '$0 == "infinity" { print 86400; exit }
+        { t = 0; for (i = 1; i <= NF; i++) { v = $i + 0; u = $i; sub(/^[0-9.]+/, "", u)
+          t += v * (u == "h" ? 3600 : u == "min" ? 60 : u == "ms" ? 0.001 : u == "us" ? 0 : 1) }
+          printf "%d\n", t }'
+}
+# health UNIT: podman's health status of the unit's container ("" without a HealthCmd=).
+health() {
+    hc=$(podman ps -q --filter "label=PODMAN_SYSTEMD_UNIT=$1" 2>/dev/null | head -n 1)
+    [ -n "$hc" ] || return 0
+    podman inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$hc" \
+        2>/dev/null || true
+}
+# judge UNIT: "ok", "wait" or "fail WHY". Clearly failing = failed, the start limit hit, or
+# exited again after a restart (NRestarts rising, or auto-restart after one restart): no
+# point in waiting for the deadline. A slow start (activating, no restart) waits. A unit
+# restarted by this push is judged only once its new invocation runs. Health: podman's
+# HealthCmd= must say healthy (Notify=healthy units stay activating until it does).
+judge() {
+    js=$(systemctl show -p ActiveState -p SubState -p Result -p NRestarts -p InvocationID "$1")
+    ja=$(printf '%s\n' "$js" | sed -n 's/^ActiveState=//p')
+    jsub=$(printf '%s\n' "$js" | sed -n 's/^SubState=//p')
+    jr=$(printf '%s\n' "$js" | sed -n 's/^Result=//p')
+    jn=$(printf '%s\n' "$js" | sed -n 's/^NRestarts=//p')
+    ji=$(printf '%s\n' "$js" | sed -n 's/^InvocationID=//p')
+    # NRestarts counts from the first look (systemd may flush it on a manual start).
+    jb=$(cat "$d/gate/$1.base" 2>/dev/null || echo "${jn:-0}")
+    [ "${jn:-0}" -ge "$jb" ] || jb=${jn:-0}
+    echo "$jb" >"$d/gate/$1.base"
+    jd=$((${jn:-0} - jb))
+    jwait=""
+    case $jsub in auto-restart*) jwait=1 ;; esac
+    if [ "$jr" = start-limit-hit ] || [ "$ja" = failed ]; then
+        echo "fail $ja ($jsub, result $jr)"
+    elif [ "$jd" -ge 2 ]; then
+        echo "fail crash-looping ($jd restarts while the gate waited, result $jr)"
+    elif [ "$jd" -ge 1 ] && [ -n "$jwait" ]; then
+        echo "fail crash-looping (exited again after a restart, result $jr)"
+    elif [ "$ja" != active ]; then
+        [ "$ja" = activating ] && [ "$(health "$1")" = unhealthy ] &&
+            echo "fail unhealthy (podman healthcheck)" && return 0
+        echo wait
+    elif [ "$ji" = "$(cat "$d/gate/$1.inv" 2>/dev/null)" ]; then
+        echo wait # its restart job has not run yet
+    else
+        case $(health "$1") in
+        unhealthy) echo "fail unhealthy (podman healthcheck)" ;;
+        starting) echo wait ;;
+        *) echo ok ;;
+        esac
+    fi
+}
+# gate FILE: wait until every unit of FILE is ok, each up to the gate's timeout (a unit that
+# waits for podman's health: up to its own TimeoutStartSec= when longer); sets $unhealthy and
+# $why at the first that fails.
+gate() {
+    while read -r u; do
+        udl=$deadline
+        while :; do
+            v=$(judge "$u")
+            [ "$v" = ok ] && break
+            if [ "$v" != wait ]; then
+                unhealthy=$u why=${v#fail }
+                return 0
+            fi
+            if [ "$(date +%s)" -ge "$udl" ] && [ "$udl" = "$deadline" ] &&
+                [ -n "$(health "$u")" ]; then
+                ut=$(seconds "$(systemctl show -p TimeoutStartUSec --value "$u")")
+                [ "$((gstart + ${ut:-0}))" -le "$udl" ] || udl=$((gstart + ut))
+            fi
+            if [ "$(date +%s)" -ge "$udl" ]; then
+                unhealthy=$u why="not active within $((udl - gstart)) s"
+                return 0
+            fi
+            sleep 0.5
+        done
+    done <"$1"
+}
+
 # revert.sh sources this file for the functions above (HOMELAB_APPLY_LIB=1), then stops here.
 if [ "${HOMELAB_APPLY_LIB:-}" = 1 ]; then return 0; fi
 
@@ -291,101 +391,6 @@ systemctl daemon-reload
 hook after-reload
 
 # 7. Restart exactly the changed units, start the missing ones, then the health gate.
-
-# dependents FILE: units that Requires=/BindsTo=/PartOf= a unit of FILE, recursively (Quadlet's
-# pod, network and volume units are such dependencies of their containers), running now and
-# not in FILE. systemd restarts them with their dependency; the gate starts any that end up
-# down (systemd does not: e.g. a BindsTo= stop on a failed start) and judges them all.
-dependents() {
-    cp "$1" "$d/.deps-todo"
-    : >"$d/.deps"
-    while [ -s "$d/.deps-todo" ]; do
-        while read -r u; do
-            systemctl show -p RequiredBy -p BoundBy -p ConsistsOf --value "$u" 2>/dev/null
-        done <"$d/.deps-todo" | tr ' ' '\n' | grep . | sort -u >"$d/.deps-new" || true
-        cat "$1" "$d/.deps" | sort -u | comm -23 "$d/.deps-new" - >"$d/.deps-todo"
-        cat "$d/.deps-todo" >>"$d/.deps"
-    done
-    while read -r u; do
-        [ "$(systemctl show -p ActiveState --value "$u")" != active ] || printf '%s\n' "$u"
-    done <"$d/.deps"
-    rm -f "$d/.deps" "$d/.deps-todo" "$d/.deps-new"
-}
-# seconds VALUE: a systemd time span as `systemctl show` prints it ("1min 30s", "infinity").
-seconds() {
-    printf '%s\n' "$1" | awk '$0 == "infinity" { print 86400; exit }
-        { t = 0; for (i = 1; i <= NF; i++) { v = $i + 0; u = $i; sub(/^[0-9.]+/, "", u)
-          t += v * (u == "h" ? 3600 : u == "min" ? 60 : u == "ms" ? 0.001 : u == "us" ? 0 : 1) }
-          printf "%d\n", t }'
-}
-# health UNIT: podman's health status of the unit's container ("" without a HealthCmd=).
-health() {
-    hc=$(podman ps -q --filter "label=PODMAN_SYSTEMD_UNIT=$1" 2>/dev/null | head -n 1)
-    [ -n "$hc" ] || return 0
-    podman inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$hc" \
-        2>/dev/null || true
-}
-# judge UNIT: "ok", "wait" or "fail WHY". Clearly failing = failed, the start limit hit, or
-# exited again after a restart (NRestarts rising, or auto-restart after one restart): no
-# point in waiting for the deadline. A slow start (activating, no restart) waits. A unit
-# restarted by this push is judged only once its new invocation runs. Health: podman's
-# HealthCmd= must say healthy (Notify=healthy units stay activating until it does).
-judge() {
-    js=$(systemctl show -p ActiveState -p SubState -p Result -p NRestarts -p InvocationID "$1")
-    ja=$(printf '%s\n' "$js" | sed -n 's/^ActiveState=//p')
-    jsub=$(printf '%s\n' "$js" | sed -n 's/^SubState=//p')
-    jr=$(printf '%s\n' "$js" | sed -n 's/^Result=//p')
-    jn=$(printf '%s\n' "$js" | sed -n 's/^NRestarts=//p')
-    ji=$(printf '%s\n' "$js" | sed -n 's/^InvocationID=//p')
-    # NRestarts counts from the first look (systemd may flush it on a manual start).
-    jb=$(cat "$d/gate/$1.base" 2>/dev/null || echo "${jn:-0}")
-    [ "${jn:-0}" -ge "$jb" ] || jb=${jn:-0}
-    echo "$jb" >"$d/gate/$1.base"
-    jd=$((${jn:-0} - jb))
-    jwait=""
-    case $jsub in auto-restart*) jwait=1 ;; esac
-    if [ "$jr" = start-limit-hit ] || [ "$ja" = failed ]; then
-        echo "fail $ja ($jsub, result $jr)"
-    elif [ "$jd" -ge 2 ]; then
-        echo "fail crash-looping ($jd restarts while the gate waited, result $jr)"
-    elif [ "$jd" -ge 1 ] && [ -n "$jwait" ]; then
-        echo "fail crash-looping (exited again after a restart, result $jr)"
-    elif [ "$ja" != active ]; then
-        [ "$ja" = activating ] && [ "$(health "$1")" = unhealthy ] &&
-            echo "fail unhealthy (podman healthcheck)" && return 0
-        echo wait
-    elif [ "$ji" = "$(cat "$d/gate/$1.inv" 2>/dev/null)" ]; then
-        echo wait # its restart job has not run yet
-    else
-        case $(health "$1") in
-        unhealthy) echo "fail unhealthy (podman healthcheck)" ;;
-        starting) echo wait ;;
-        *) echo ok ;;
-        esac
-    fi
-}
-# gate FILE: wait until every unit of FILE is ok (each up to the gate's timeout, or its own
-# TimeoutStartSec= when longer); sets $unhealthy and $why at the first that fails.
-gate() {
-    while read -r u; do
-        ut=$(seconds "$(systemctl show -p TimeoutStartUSec --value "$u")")
-        udl=$deadline
-        [ "$((gstart + ${ut:-0}))" -le "$udl" ] || udl=$((gstart + ut))
-        while :; do
-            v=$(judge "$u")
-            [ "$v" = ok ] && break
-            if [ "$v" != wait ]; then
-                unhealthy=$u why=${v#fail }
-                return 0
-            fi
-            if [ "$(date +%s)" -ge "$udl" ]; then
-                unhealthy=$u why="not active within $((udl - gstart)) s"
-                return 0
-            fi
-            sleep 0.5
-        done
-    done <"$1"
-}
 
 # reset-failed first: a unit that hit its start limit earlier refuses to start otherwise.
 cat "$d/restart" "$d/start" | sort -u >"$d/affected"
