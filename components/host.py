@@ -51,7 +51,12 @@ class Host(pulumi.ComponentResource):
         plan, secrets = args.plan, args.secrets
         fs: FileSet = plan.fileset
         self.containers = {
-            c.name: QuadletContainer(f"{name}-{c.name}", c, pulumi.ResourceOptions(parent=self))
+            # After the push (args.after) like the Ignition: a failed push records no new one.
+            c.name: QuadletContainer(
+                f"{name}-{c.name}",
+                c,
+                pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+            )
             for c in plan.containers
         }
 
