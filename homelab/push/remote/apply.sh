@@ -82,6 +82,9 @@ ours() { [ -L "$1" ] && [ "$(readlink "$1")" = "$B/current/root$1" ]; }
 revert_to() {
     rprev=$G/$1
     say "HOMELAB-ROLLBACK $1"
+    # The new units stop first, while systemd still has their definitions (ExecStop=,
+    # ExecStopPost=): after the daemon-reload below they would be not-found, only killed.
+    comm -13 "$d/old-units" "$d/units" | while read -r u; do systemctl stop "$u" || true; done
     # One rename back, then repair the links both ways.
     relink "$rprev" "$B/current"
     comm -13 "$d/old-paths" "$d/new-paths" | while read -r p; do
@@ -96,7 +99,6 @@ revert_to() {
         done
     fi
     systemctl daemon-reload
-    comm -13 "$d/old-units" "$d/units" | while read -r u; do systemctl stop "$u" || true; done
     # The datasets engineer's step: roll the failed units' data back to this push's snapshot.
     if command -v datasets_revert >/dev/null 2>&1; then datasets_revert || true; fi
     cat "$d/restart" "$d/removed" | sort -u | while read -r u; do
