@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 RESTART_SEC = 4
 # Stand-ins (the three, and a container that cannot start, MISSING): one that
 # serves and crashes after 3 s; one whose health check never passes; and a pair where the
-# dependent (Requires=/After= its database) goes down with the database.
+# dependent (BindsTo=/After= its database) goes down with the database.
 IMAGES = {
     "gatelate": (
         "localhost/homelab-e2e/gatelate:1",
@@ -62,7 +62,9 @@ FILES = {
     "gateapp": container_file(
         "gateapp",
         IMAGES["gateapp"][0],
-        extra_unit="Requires=gatedb.service\nAfter=gatedb.service\n",
+        # BindsTo=: systemd stops it whenever the database goes down (a crash included) and
+        # never starts it again by itself.
+        extra_unit="BindsTo=gatedb.service\nAfter=gatedb.service\n",
     ),
 }
 
