@@ -44,7 +44,17 @@ except (ConfigError, LayoutError, ToolError, ImageError, VmHostError) as exc:
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None
 
 secrets = {name: pulumi.Output.secret(value) for name, value in secret_values.items()}
-host = Host(cfg.host.hostname, HostArgs(layout=layout, secrets=secrets))
+pushed: HostPush | None = None
+if vm is None and cfg.ssh is not None:
+    # The push first: a failed one leaves the Ignition recorded as it was (see HostArgs.after).
+    pushed = HostPush(
+        cfg.host.hostname,
+        HostPushArgs(fileset=layout.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
+    )
+host = Host(
+    cfg.host.hostname,
+    HostArgs(layout=layout, secrets=secrets, after=(pushed,) if pushed is not None else ()),
+)
 
 pulumi.export("hostname", host.hostname)
 pulumi.export("mode", cfg.mode)
@@ -65,11 +75,7 @@ if cfg.vm is not None and vm is not None:
     pulumi.export("vm_ip", test_vm.ip)
     pulumi.export("ssh_command", test_vm.ssh_command)
     pulumi.export("console_log", test_vm.console_log)
-elif cfg.ssh is not None:
-    pushed = HostPush(
-        cfg.host.hostname,
-        HostPushArgs(fileset=layout.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
-    )
+elif pushed is not None:
     pulumi.export("generation", pushed.generation)
     pulumi.export("applied_at", pushed.applied_at)
     pulumi.export("pushed_hashes", pushed.hashes)

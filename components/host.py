@@ -28,6 +28,9 @@ class HostArgs:
 
     layout: HostLayout
     secrets: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    # Resources the Ignition waits for: after a failed push the state keeps the old Ignition,
+    # so it matches the host (which went back to its old generation).
+    after: tuple[pulumi.Resource, ...] = ()
 
 
 class Host(pulumi.ComponentResource):
@@ -48,7 +51,12 @@ class Host(pulumi.ComponentResource):
         layout, secrets = args.layout, args.secrets
         fs: FileSet = layout.fileset
         self.containers = {
-            c.name: QuadletContainer(f"{name}-{c.name}", c, pulumi.ResourceOptions(parent=self))
+            # After the push (args.after) like the Ignition: a failed push records no new one.
+            c.name: QuadletContainer(
+                f"{name}-{c.name}",
+                c,
+                pulumi.ResourceOptions(parent=self, depends_on=list(args.after)),
+            )
             for c in layout.containers
         }
 
@@ -70,7 +78,9 @@ class Host(pulumi.ComponentResource):
             # and Ignition URL-encodes them (`a/b` -> `a%2Fb`). Errors (stderr) still show.
             logging=command.local.Logging.STDERR,
             # Re-run only when the Butane changes; the Ignition itself is always secret.
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["stdout"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["stdout"], depends_on=list(args.after)
+            ),
         )
         self.hostname = pulumi.Output.from_input(layout.config.host.hostname)
         self.butane = butane_text

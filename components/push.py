@@ -15,6 +15,7 @@ in `homelab.push`; this file maps it onto check/diff/create/update/read.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -74,6 +75,21 @@ def _old_state(props: Mapping[str, Any]) -> bool:
     return "quadlet_exts" not in props
 
 
+class PushFailed(Exception):
+    """What create/update raise for a failed push. The dynamic provider's host prints
+    `traceback.format_exc()`; with no frames (tracebacklimit 0) and this name, that is
+    `homelab: <the message>`, one homelab message and no Python traceback."""
+
+
+PushFailed.__module__ = "builtins"
+PushFailed.__qualname__ = "homelab"
+
+
+def _fail(exc: push.PushError) -> PushFailed:
+    sys.tracebacklimit = 0  # the provider process only: it serves this one engine run
+    return PushFailed(str(exc))
+
+
 class HostPushProvider(ResourceProvider):
     def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, push.Desired]:
         return push.Connection.from_props(props["connection"]), _desired(props)
@@ -128,14 +144,22 @@ class HostPushProvider(ResourceProvider):
         drift = props.get("drift") or {}
         outs = dict(props)
         if drift or not props.get("generation"):
-            res = push.apply(
-                conn,
-                desired,
-                props["contents"],
-                secrets,
-                int(props["health_timeout"]),
-                int(props["settle"]),
-            )
+            try:
+                res = push.apply(
+                    conn,
+                    desired,
+                    props["contents"],
+                    secrets,
+                    int(props["health_timeout"]),
+                    int(props["settle"]),
+                    confirm=int(props.get("confirm") or 0),
+                )
+                if res.armed is not None:
+                    # A NEW connection proves a fresh login still works after the switch.
+                    push.confirm_generation(conn, res.armed, res.armed.seconds)
+                    res.generation = res.generation or res.armed.generation
+            except push.PushError as exc:
+                raise _fail(exc) from None
             outs.update(
                 generation=res.generation,
                 applied_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -254,6 +278,7 @@ class HostPush(pulumi.ComponentResource):
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
+            "confirm": args.push.confirm_seconds,
             "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(

@@ -201,6 +201,24 @@ class PushConfig(Strict):
     settle: int = Field(
         5, ge=0, le=600, description="Seconds a restarted unit must then stay active."
     )
+    confirm: bool = Field(
+        True,
+        description="Confirm-or-revert: after a push the host goes back to the previous "
+        "generation by itself unless the client confirms over a new SSH connection within "
+        "`confirm_timeout` seconds (a push that cut the way in undoes itself).",
+    )
+    confirm_timeout: int = Field(
+        60,
+        ge=0,
+        le=3600,
+        description="Seconds the host waits for the confirmation before it reverts; 0 turns "
+        "confirm-or-revert off, like `confirm: false`.",
+    )
+
+    @property
+    def confirm_seconds(self) -> int:
+        """The host's wait for the confirmation; 0 when confirm-or-revert is off."""
+        return self.confirm_timeout if self.confirm else 0
 
 
 class AutoRebase(Strict):
@@ -350,8 +368,8 @@ class StackConfig(Strict):
     )
     base_stack: str | None = Field(
         None,
-        description="Inherit that stack's `host` and `containers`, then override them here "
-        "(vm-test: `mouse`).",
+        description="Inherit that stack's `host`, `containers` and `push`, then override them "
+        "here (vm-test: `mouse`); `ssh` and `vm` are never inherited.",
     )
 
     @field_validator("containers")

@@ -18,7 +18,14 @@ import `homelab.fileset` when called.
 
 from __future__ import annotations
 
-from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply_outcome, parse_apply_output
+from homelab.push import transport as transport_mod
+from homelab.push.apply import (
+    APPLY_COMMAND,
+    ApplyResult,
+    Armed,
+    apply_outcome,
+    parse_apply_output,
+)
 from homelab.push.desired import (
     Desired,
     build_tar,
@@ -47,7 +54,14 @@ from homelab.push.ssh import (
     private_dir,
     ssh_argv,
 )
-from homelab.push.transport import apply, close_shared, mux_dir, read_live, run_ssh
+from homelab.push.transport import (
+    apply,
+    close_shared,
+    confirm_generation,
+    mux_dir,
+    read_live,
+    run_ssh,
+)
 
 __all__ = [
     "APPLY_COMMAND",
@@ -57,6 +71,7 @@ __all__ = [
     "REMOTE_DIR",
     "SHARE_SECONDS",
     "ApplyResult",
+    "Armed",
     "Connection",
     "Desired",
     "LiveFile",
@@ -67,6 +82,7 @@ __all__ = [
     "build_tar",
     "close_shared",
     "compute_drift",
+    "confirm_generation",
     "control_path",
     "desired_hashes",
     "drift_summary",
@@ -83,4 +99,5 @@ __all__ = [
     "run_ssh",
     "secret_contents",
     "ssh_argv",
+    "transport_mod",
 ]

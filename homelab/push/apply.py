@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 
 from homelab.push.errors import PushError
 
@@ -21,6 +22,25 @@ def staged_command(script: str, with_arg: bool = False) -> str:
 APPLY_COMMAND = staged_command("apply.sh")
 
 
+# The confirmation runs the revert.sh of the generation it confirms (a reverted one has
+# become GEN.failed); the generation id is checked against GEN_ID before it goes into it.
+CONFIRM_COMMAND = (
+    'sh -c \'g=/etc/homelab/generations/$0; [ -d "$g" ] || g=$g.failed; '
+    '[ -d "$g" ] || exec echo HOMELAB-NOGEN; exec sh "$g/revert.sh" confirm "$g"\''
+)
+GEN_ID = re.compile(r"[0-9]{8}T[0-9]{6}Z-[0-9a-z]+(-r[0-9]+)?")
+
+
+@dataclass
+class Armed:
+    """A revert the host armed: back to `previous` unless `generation` is confirmed within
+    `seconds`."""
+
+    generation: str
+    previous: str
+    seconds: int
+
+
 @dataclass
 class ApplyResult:
     generation: str
@@ -28,6 +48,9 @@ class ApplyResult:
     started: list[str]
     stopped: list[str]
     log: str
+    armed: Armed | None = None
+    switched: str = ""
+    superseded: list[str] = field(default_factory=list)
 
 
 def parse_apply_output(out: str) -> ApplyResult | None:
@@ -36,6 +59,13 @@ def parse_apply_output(out: str) -> ApplyResult | None:
         word, _, rest = line.partition(" ")
         if word == "HOMELAB-OK":
             res.generation = rest.strip()
+        elif word == "HOMELAB-SWITCHED":
+            res.switched = rest.strip()
+        elif word == "HOMELAB-SUPERSEDED":
+            res.superseded.append(rest.strip())
+        elif word == "HOMELAB-ARMED":
+            gen, prev, secs = [*rest.split(), "", "", "0"][:3]
+            res.armed = Armed(gen, prev, int(secs) if secs.isdigit() else 0)
         elif word == "HOMELAB-RESTARTED":
             res.restarted.append(rest.strip())
         elif word == "HOMELAB-STARTED":
@@ -52,15 +82,33 @@ def remote_errors(out: str, err: str) -> str:
     return "\n".join(m for m in msgs if not m.startswith("HOMELAB-")) or err.strip()
 
 
-def apply_outcome(host: str, rc: int, out: str, err: str) -> ApplyResult:
+def apply_outcome(
+    host: str, rc: int, out: str, err: str, confirm: int = 0, gen: str = ""
+) -> ApplyResult:
     """What a run of apply.sh came to: its result, or PushError saying what happened (a run
-    that did not end with HOMELAB-OK did not finish, whatever its exit code)."""
-    res = parse_apply_output(out)
+    that did not end with HOMELAB-OK did not finish, whatever its exit code). With `confirm`,
+    a run cut off without a HOMELAB-ERROR is armed: only a new connection can tell whether
+    the host switched (and then reverts by itself unless confirmed)."""
+    res = parse_apply_output(out) or ApplyResult("", [], [], [], out)
+    if confirm and rc != 0 and "HOMELAB-ERROR" not in out:
+        res.armed = Armed(res.switched or gen, "", confirm)
+        return res
     if rc != 0 and "HOMELAB-ERROR" not in out:
         raise PushError(
             f"push to {host} died (exit {rc}) before it finished; the host keeps the old "
             f"or the new generation. Remote output:\n{out.strip()}\n{err.strip()}"
         )
-    if rc != 0 or res is None:
+    if rc != 0:
         raise PushError(f"push to {host} failed (exit {rc}):\n{remote_errors(out, err)}")
+    if not res.generation:
+        raise PushError(
+            f"push to {host} ended without its final HOMELAB-OK line (exit 0): the host's "
+            "apply.sh did not finish as it should; run `pulumi preview` to see where the host "
+            f"is. Last output: {_last_line(out) or '(none)'}"
+        )
     return res
+
+
+def _last_line(out: str) -> str:
+    lines = [ln.strip() for ln in out.splitlines() if ln.strip()]
+    return lines[-1] if lines else ""

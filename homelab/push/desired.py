@@ -89,11 +89,14 @@ def manifest_tsv(
     gen_id: str,
     health_timeout: int,
     settle: int,
+    confirm: int = 0,
 ) -> str:
+    """`confirm`: seconds the host waits for the client's confirmation before it reverts by
+    itself (0: no confirm-or-revert)."""
     rows = [
         f"{Row.GENERATION}\t{gen_id}",
         f"{Row.QUADLET_DIR}\t{desired.quadlet_dir}",
-        f"{Row.TIMEOUTS}\t{health_timeout}\t{settle}",
+        f"{Row.TIMEOUTS}\t{health_timeout}\t{settle}\t{confirm}",
     ]
     for path, f in files(desired.manifest):
         units = ",".join(f["units"]) or "-"
@@ -113,6 +116,7 @@ def build_tar(
     gen_id: str,
     health_timeout: int,
     settle: int,
+    confirm: int = 0,
 ) -> bytes:
     """The whole generation as one tar: apply.sh, manifest.tsv and root/<path> for each file."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
@@ -134,7 +138,9 @@ def build_tar(
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         add("apply.sh", (REMOTE_DIR / "apply.sh").read_bytes(), 0o700)
-        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle)
+        # Confirm-or-revert's timer and the client's confirmation run it from the generation.
+        add("revert.sh", (REMOTE_DIR / "revert.sh").read_bytes(), 0o700)
+        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle, confirm)
         add("manifest.tsv", tsv.encode(), 0o644)
         for path, f in files(desired.manifest):
             data = (secrets if f["secret"] else contents)[path].encode()

@@ -14,7 +14,7 @@ class Row:
 
     GENERATION: Final = "I"  # I  gen-id
     QUADLET_DIR: Final = "Q"  # Q  the Quadlet directory
-    TIMEOUTS: Final = "T"  # T  health timeout, settle seconds
+    TIMEOUTS: Final = "T"  # T  health timeout, settle seconds, confirm seconds (0: off)
     FILE: Final = "F"  # F  path mode uid gid sha256 units
     DIR: Final = "D"  # D  path mode uid gid
     LINK: Final = "L"  # L  path target
@@ -40,3 +40,4 @@ class Rec:
     OLD_UNIT: Final = "OU"  # OU unit of the live generation
     CONTENT: Final = "C"  # C  path base64 (a changed non-secret file's live text)
     KEPT: Final = "N"  # N  a kept generation: name mtime rollback-of
+    ARMED: Final = "A"  # A  GEN PREV DEADLINE: a switch not yet confirmed (confirm-or-revert)

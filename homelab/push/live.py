@@ -40,6 +40,7 @@ class LiveState:
     old_units: list[str] = field(default_factory=list)  # units of the live generation
     texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
     rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
+    armed: list[str] = field(default_factory=list)  # GEN, PREV, DEADLINE: not yet confirmed
 
 
 def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
@@ -87,6 +88,8 @@ def parse_live(text: str) -> LiveState:
             live.pending.append(rec[1])
         elif kind == Rec.ROLLED_BACK:
             live.rolled_back = rec[1:]
+        elif kind == Rec.ARMED:
+            live.armed = rec[1:]
         elif kind == Rec.OLD_UNIT:
             live.old_units.append(rec[1])
         elif kind == Rec.CONTENT:
@@ -147,6 +150,12 @@ def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) 
             drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    if live.armed:
+        gen, prev, _ = [*live.armed, "?", "?", "?"][:3]
+        drift["confirm"] = (
+            f"generation {gen} was never confirmed: the host goes back to {prev} by itself "
+            "unless a push confirms it; `pulumi up` does"
+        )
     if live.rolled_back:
         gen, replaced, when = [*live.rolled_back, "?", "?", "?"][:3]
         drift["rollback"] = (

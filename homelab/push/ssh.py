@@ -68,7 +68,11 @@ def control_path(conn: Connection, directory: Path) -> Path:
 
 
 def ssh_argv(
-    conn: Connection, known_hosts: str, remote: str, control: Path | None = None
+    conn: Connection,
+    known_hosts: str,
+    remote: str,
+    control: Path | None = None,
+    connect_timeout: int = 15,
 ) -> list[str]:
     argv = [
         "ssh",
@@ -79,7 +83,7 @@ def ssh_argv(
         "-o", f"HostKeyAlias={conn.alias}",
         "-o", "CheckHostIP=no",
         "-o", "UpdateHostKeys=no",
-        "-o", "ConnectTimeout=15",
+        "-o", f"ConnectTimeout={connect_timeout}",
         "-o", "ServerAliveInterval=15",
         "-o", "LogLevel=ERROR",
         "-p", str(conn.port),

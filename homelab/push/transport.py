@@ -8,10 +8,18 @@ import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply_outcome
+from homelab.push.apply import (
+    APPLY_COMMAND,
+    CONFIRM_COMMAND,
+    GEN_ID,
+    ApplyResult,
+    Armed,
+    apply_outcome,
+    remote_errors,
+)
 from homelab.push.desired import Desired, build_tar, desired_hashes, generation_id
 from homelab.push.errors import PushError
 from homelab.push.live import READ_COMMAND, LiveState, parse_live, read_script
@@ -47,7 +55,12 @@ def close_shared(conn: Connection) -> None:
 
 
 def run_ssh(
-    conn: Connection, remote: str, stdin: bytes, timeout: float, share: bool = True
+    conn: Connection,
+    remote: str,
+    stdin: bytes,
+    timeout: float,
+    share: bool = True,
+    connect_timeout: int = 15,
 ) -> tuple[int, str, str]:
     """One SSH command (over the shared connection when `share`). Returns (exit code, stdout,
     stderr); 255 is ssh's own failure."""
@@ -58,7 +71,9 @@ def run_ssh(
         d = mux_dir() if share else None
         try:
             p = subprocess.run(
-                ssh_argv(conn, str(kh), remote, control_path(conn, d) if d else None),
+                ssh_argv(
+                    conn, str(kh), remote, control_path(conn, d) if d else None, connect_timeout
+                ),
                 input=stdin,
                 capture_output=True,
                 timeout=timeout,
@@ -102,11 +117,72 @@ def apply(
     health_timeout: int,
     settle: int,
     now: float | None = None,
+    confirm: int = 0,
 ) -> ApplyResult:
-    """One SSH connection: send the new generation and apply it (validate, switch, restart)."""
+    """One SSH connection: send the new generation and apply it (validate, switch, restart).
+    With `confirm` > 0 the host arms a revert that `confirm_generation` must disarm."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
     gen = generation_id(desired, hashes, time.time() if now is None else now)
-    data = build_tar(desired, contents, secrets, gen, health_timeout, settle)
+    data = build_tar(desired, contents, secrets, gen, health_timeout, settle, confirm)
     budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
-    rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
-    return apply_outcome(conn.host, rc, out, err)
+    try:
+        rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
+    except PushError:
+        if not confirm:
+            raise
+        # The connection was cut (perhaps by the new generation itself): whether the host
+        # switched and armed a revert, only a new connection can tell.
+        rc, out, err = 255, "", ""
+    return apply_outcome(conn.host, rc, out, err, confirm, gen)
+
+
+def confirm_generation(
+    conn: Connection,
+    armed: Armed,
+    wait: float,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
+    """Confirm `armed.generation` over NEW SSH connections (never the shared one: the point
+    is to prove a fresh login still works), retrying until `wait` seconds have passed, then
+    a little longer only to learn what the host did. Raises PushError in one line when the
+    host reverted (or cannot be reached to say so)."""
+    if not GEN_ID.fullmatch(armed.generation):
+        raise PushError(f"bad generation id from the host: {armed.generation!r}")
+    deadline = clock() + wait
+    last = ""
+    # After the host's own deadline it has reverted: keep asking for a while to say so truly.
+    while clock() < deadline + 60:
+        try:
+            rc, out, err = run_ssh(
+                conn, f"{CONFIRM_COMMAND} {armed.generation}", b"", 30, share=False,
+                connect_timeout=5,
+            )  # fmt: skip
+        except PushError as exc:
+            last = str(exc)
+            sleep(1)
+            continue
+        if rc == 0 and f"HOMELAB-CONFIRMED {armed.generation}" in out:
+            return
+        if "HOMELAB-NOGEN" in out:
+            raise PushError(
+                f"the push to {conn.host} was cut off before generation {armed.generation} "
+                "existed on the host; the host keeps the old generation"
+            )
+        for line in out.splitlines():
+            if line.startswith("HOMELAB-REVERTED "):
+                prev = line.removeprefix("HOMELAB-REVERTED ").split("\t")[0].strip()
+                raise PushError(
+                    f"the host did not hear back within {armed.seconds} s; it rolled itself "
+                    f"back to {prev}"
+                )
+        raise PushError(
+            f"confirming generation {armed.generation} on {conn.host} failed (exit {rc}): "
+            f"{remote_errors(out, err)}"
+        )
+    back = f" to {armed.previous}" if armed.previous else ""
+    raise PushError(
+        f"the host did not hear back within {armed.seconds} s and {conn.host} is still "
+        f"unreachable ({last}); if the push got as far as the switch, the host rolls itself "
+        f"back{back} on its own: check it from its console"
+    )

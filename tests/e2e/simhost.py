@@ -66,12 +66,15 @@ class SimHost:
 
     def sudo_commands(self) -> dict[str, int]:
         """Commands the push ran through sudo (journal), by kind: `read` (the read script on
-        stdin of `sh -s`) and `apply` (the tar into `sh -c ...`). Root logins bypass sudo."""
+        stdin of `sh -s`), `apply` (the tar into `sh -c ...`) and `confirm`. Root logins
+        bypass sudo."""
         out = self.sh("journalctl _COMM=sudo --no-pager -o cat | grep 'COMMAND=' || true")
         cmds = [ln.split("COMMAND=", 1)[1] for ln in out.splitlines()]
         return {
             "read": sum(c.endswith("sh -s") for c in cmds),
             "apply": sum("sh -c" in c and "apply.sh" in c for c in cmds),
+            # confirm-or-revert's confirmation (homelab.push.apply.CONFIRM_COMMAND)
+            "confirm": sum("revert.sh" in c and "confirm" in c for c in cmds),
         }
 
     def unit(self, unit: str) -> dict[str, str]:

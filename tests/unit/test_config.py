@@ -100,6 +100,21 @@ def test_base_stack_inherits_host_not_target(tmp_path):
     assert cfg.ssh is None
 
 
+def test_base_stack_passes_on_push_settings(tmp_path):
+    mouse = {
+        "homelab:host": {"hostname": "mouse"},
+        "homelab:push": {"health_timeout": 120, "confirm_timeout": 30},
+    }
+    child = {
+        "homelab:base_stack": "mouse",
+        "homelab:host": {"hostname": "mouse2"},
+        "homelab:ssh": {"host": "h", "host_key": "ssh-ed25519 AAAA"},
+        "homelab:push": {"settle": 9},
+    }
+    cfg = _load(_project(tmp_path, mouse, child), "vm-test")
+    assert (cfg.push.health_timeout, cfg.push.settle, cfg.push.confirm_timeout) == (120, 9, 30)
+
+
 def test_missing_base_stack(tmp_path):
     p = _project(tmp_path, {"homelab:host": {"hostname": "m"}}, {"homelab:base_stack": "nope"})
     with pytest.raises(ConfigError, match=r"no stack file Pulumi\.nope\.yaml"):

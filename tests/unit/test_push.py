@@ -139,7 +139,7 @@ def test_tar_holds_script_manifest_and_every_file() -> None:
         assert mf is not None
         rows = mf.read().decode().splitlines()
     assert "I\t20260101T000000Z-abcdef12" in rows
-    assert "T\t30\t5" in rows and "U\tweb.service" in rows
+    assert "T\t30\t5\t0" in rows and "U\tweb.service" in rows
     # Secret files are named, so apply.sh can keep them out of every generation but the live one.
     assert [r for r in rows if r.startswith("S\t")] == ["S\t/etc/homelab/env/web.env"]
     assert (
@@ -159,6 +159,7 @@ def test_apply_command_unpacks_the_tar_and_runs_the_script_it_carries(
     remote = tmp_path / "remote"
     remote.mkdir()
     (remote / "apply.sh").write_text('echo "ran $0 in $1"; ls "$1/root/etc"; cat "$1/END"\n')
+    (remote / "revert.sh").write_text("exit 1\n")
     monkeypatch.setattr(push.desired, "REMOTE_DIR", remote)
     d, c, s, _ = parts(fileset())
     data = push.build_tar(d, c, s, "20260101T000000Z-abcdef12", 30, 5)
@@ -189,7 +190,7 @@ def _dash() -> str:
     return dash
 
 
-@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh"])
+@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh", "revert.sh"])
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
         [_dash(), "-n", str(push.REMOTE_DIR / script)], capture_output=True, text=True
@@ -357,7 +358,7 @@ class FakeHost:
         )
 
     def apply(
-        self, conn: push.Connection, desired: push.Desired, contents, secrets, *timing
+        self, conn: push.Connection, desired: push.Desired, contents, secrets, *timing, **kw
     ) -> push.ApplyResult:
         self.applied.append(desired)
         self.files = {**contents, **secrets}
@@ -441,3 +442,181 @@ def test_provider_state_from_before_the_one_manifest_form(
     assert outs["manifest"] == inputs["manifest"]
     assert not p.diff("id", outs, p.check(outs, inputs).inputs).changes
     assert p.read("id", outs).outs["drift"] == {}
+
+
+def test_a_remote_run_without_its_ok_line_is_one_line_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # apply.sh exited 0 but never said HOMELAB-OK: a one-line PushError, not an
+    # AttributeError on a missing result.
+    monkeypatch.setattr(
+        push.transport_mod, "run_ssh", lambda *a, **k: (0, "HOMELAB-SWITCHED g\n", "")
+    )
+    d, c, s, _ = parts(fileset())
+    with pytest.raises(push.PushError, match="without its final HOMELAB-OK line"):
+        push.apply(push.Connection(host="mouse.lan", host_key=HK), d, c, s, 30, 5)
+
+
+def test_apply_output_names_the_armed_revert() -> None:
+    res = push.parse_apply_output(
+        "HOMELAB-SWITCHED 20260101T000000Z-abcdef12\n"
+        "HOMELAB-ARMED 20260101T000000Z-abcdef12 20251231T000000Z-12345678 60\n"
+        "HOMELAB-OK 20260101T000000Z-abcdef12\n"
+    )
+    assert res is not None and res.armed == push.Armed(
+        "20260101T000000Z-abcdef12", "20251231T000000Z-12345678", 60
+    )
+
+
+ARMED = push.Armed("20260101T000000Z-abcdef12", "20251231T000000Z-12345678", 30)
+
+
+def _confirm_with(monkeypatch: pytest.MonkeyPatch, answers: list) -> list[str]:
+    """confirm_generation against scripted answers (an exception: ssh could not connect);
+    returns the commands it sent. A fake clock: each try takes 10 s."""
+    sent: list[str] = []
+    now = [0.0]
+
+    def fake(conn, remote, stdin, timeout, share=True, connect_timeout=15):  # type: ignore[no-untyped-def]
+        assert share is False, "the confirmation must not use the shared connection"
+        sent.append(remote)
+        now[0] += 10
+        a = answers.pop(0)
+        if isinstance(a, Exception):
+            raise a
+        return a
+
+    monkeypatch.setattr(push.transport_mod, "run_ssh", fake)
+    push.confirm_generation(
+        push.Connection(host="mouse.lan", host_key=HK), ARMED, 30,
+        sleep=lambda _s: None, clock=lambda: now[0],
+    )  # fmt: skip
+    return sent
+
+
+def test_confirmation_retries_new_connections_until_the_host_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    down = push.PushError("cannot reach mouse.lan port 22: no answer")
+    ok = (0, f"HOMELAB-CONFIRMED {ARMED.generation}\n", "")
+    sent = _confirm_with(monkeypatch, [down, down, ok])
+    assert len(sent) == 3 and all(s.endswith(f" {ARMED.generation}") for s in sent)
+
+
+def test_a_host_that_reverted_is_reported_in_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    reverted = (3, f"HOMELAB-REVERTED {ARMED.previous}\tno answer\n", "")
+    with pytest.raises(push.PushError) as exc:
+        _confirm_with(monkeypatch, [reverted])
+    assert str(exc.value) == (
+        f"the host did not hear back within 30 s; it rolled itself back to {ARMED.previous}"
+    )
+
+
+def test_a_host_never_reached_again_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    down = push.PushError("cannot reach mouse.lan port 22: no answer")
+    with pytest.raises(push.PushError, match=r"still unreachable .*rolls itself back to"):
+        _confirm_with(monkeypatch, [down] * 20)
+
+
+def test_a_failed_push_is_one_homelab_message_without_traceback() -> None:
+    # What the dynamic provider's host prints for an exception: traceback.format_exc().
+    import traceback
+
+    from components.push import PushFailed, _fail
+
+    try:
+        try:
+            raise push.PushError("netdata.service did not stay active; host back on G")
+        except push.PushError as exc:
+            raise _fail(exc) from None
+    except PushFailed:
+        shown = traceback.format_exc()
+    finally:
+        import sys
+
+        del sys.tracebacklimit  # _fail set it for the (short-lived) provider process
+    assert shown == "homelab: netdata.service did not stay active; host back on G\n"
+
+
+def _judge(
+    tmp_path: Path,
+    looks: list[str],
+    health: str = "",
+    inv: str | None = None,
+    start_timeout: str = "1min 30s",
+) -> str:
+    """Run apply.sh's health gate on one unit, `u.service`, with systemd and podman scripted:
+    each `systemctl show` returns the next of `looks` ("ActiveState SubState Result NRestarts
+    InvocationID"; the last repeats). Returns what the gate decided ($unhealthy: $why)."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (tmp_path / "looks").write_text("\n".join(looks) + "\n")
+    (bin_ / "systemctl").write_text(
+        "#!/bin/sh\n"
+        f'case "$*" in *TimeoutStartUSec*) echo "{start_timeout}"; exit 0 ;; esac\n'
+        f'n=$(cat "{tmp_path}/n" 2>/dev/null || echo 1)\n'
+        f'l=$(sed -n "${{n}}p" "{tmp_path}/looks")\n'
+        f'[ -n "$l" ] || l=$(tail -n 1 "{tmp_path}/looks")\n'
+        f'echo $((n + 1)) > "{tmp_path}/n"\n'
+        "set -- $l\n"
+        'printf "ActiveState=%s\\nSubState=%s\\nResult=%s\\nNRestarts=%s\\nInvocationID=%s\\n" '
+        '"$1" "$2" "$3" "$4" "$5"\n'
+    )
+    (bin_ / "podman").write_text(
+        f'#!/bin/sh\ncase "$1" in ps) echo c1 ;; inspect) echo "{health}" ;; esac\n'
+    )
+    for f in bin_.iterdir():
+        f.chmod(0o755)
+    d = tmp_path / "gen"
+    (d / "gate").mkdir(parents=True)
+    (d / "units").write_text("u.service\n")
+    if inv is not None:
+        (d / "gate" / "u.service.inv").write_text(inv + "\n")
+    script = (
+        f'HOMELAB_APPLY_LIB=1; set -- "{d}"; . "{push.REMOTE_DIR}/apply.sh"; exec 1>&3; '
+        'unhealthy=""; why=""; gstart=$(date +%s); deadline=$((gstart + 4)); '
+        'gate "$d/units"; echo "${unhealthy:-ok}: $why"'
+    )
+    p = subprocess.run(
+        [_dash(), "-c", script], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+def test_gate_passes_a_slow_but_healthy_start(tmp_path: Path) -> None:
+    looks = ["activating start - 0 a"] * 4 + ["active running success 0 b"]
+    assert _judge(tmp_path, looks, inv="a") == "ok:"
+
+
+def test_gate_fails_fast_on_a_crash_loop(tmp_path: Path) -> None:
+    # Exited, restarted, exited again: no wait for the deadline.
+    looks = [
+        "activating start - 0 a",
+        "activating auto-restart exit-code 0 a",
+        "activating start exit-code 1 b",
+        "activating auto-restart exit-code 1 b",
+    ]
+    out = _judge(tmp_path, looks, inv="x")
+    assert out.startswith("u.service: crash-looping"), out
+
+
+def test_gate_fails_at_once_on_failed_and_waits_for_a_pending_restart(tmp_path: Path) -> None:
+    assert _judge(tmp_path, ["failed failed exit-code 0 a"]).startswith("u.service: failed")
+    # Still the old invocation: the restart job has not run; the deadline (4 s) ends it.
+    (tmp_path / "x").mkdir()
+    out = _judge(tmp_path / "x", ["active running success 0 old"], inv="old")
+    assert out == "u.service: not active within 4 s", out
+
+
+def test_gate_counts_unhealthy_as_failed_and_waits_while_starting(tmp_path: Path) -> None:
+    out = _judge(tmp_path, ["active running success 0 b"], health="unhealthy", inv="a")
+    assert out == "u.service: unhealthy (podman healthcheck)", out
+    (tmp_path / "y").mkdir()
+    # Still starting at the gate's 4 s: it waits up to the unit's own TimeoutStartSec= (6 s).
+    out = _judge(
+        tmp_path / "y", ["active running success 0 b"], health="starting", inv="a",
+        start_timeout="6s",
+    )  # fmt: skip
+    assert out == "u.service: not active within 6 s", out

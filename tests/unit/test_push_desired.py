@@ -57,7 +57,7 @@ def test_the_generation_id_is_time_then_content():
 def test_manifest_tsv_rows_are_what_apply_sh_reads():
     d, _c, _s, h = _parts()
     rows = push.manifest_tsv(d, h, "GEN", 120, 5).splitlines()
-    assert rows[:3] == ["I\tGEN", "Q\t/etc/containers/systemd", "T\t120\t5"]
+    assert rows[:3] == ["I\tGEN", "Q\t/etc/containers/systemd", "T\t120\t5\t0"]
     assert rows[3:] == [
         f"F\t/etc/containers/systemd/web.container\t644\t0\t0\t"
         f"{h['/etc/containers/systemd/web.container']}\tweb.service,api.service",
@@ -85,6 +85,7 @@ def test_the_tar_holds_each_file_as_the_host_must_have_it():
     dirtype, reg = tarfile.DIRTYPE, tarfile.REGTYPE
     assert got == [
         ("apply.sh", reg, 0o700, 0, 0, 0),
+        ("revert.sh", reg, 0o700, 0, 0, 0),
         ("manifest.tsv", reg, 0o644, 0, 0, 0),
         ("root", dirtype, 0o755, 0, 0, 0),
         ("root/etc", dirtype, 0o755, 0, 0, 0),

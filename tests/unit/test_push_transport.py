@@ -37,8 +37,9 @@ def test_a_run_without_its_final_ok_is_one_push_error_not_a_traceback(out):
     did not finish, whatever the exit code."""
     with pytest.raises(push.PushError) as e:
         apply_outcome("mouse", 0, out, "ssh: something\n")
-    first = str(e.value).splitlines()[0]
-    assert first == "push to mouse failed (exit 0):"
+    msg = str(e.value)
+    assert len(msg.splitlines()) == 1
+    assert msg.startswith("push to mouse ended without its final HOMELAB-OK line (exit 0)")
     assert parse_apply_output(out) is None
 
 

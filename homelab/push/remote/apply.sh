@@ -34,6 +34,13 @@ hook() {
         rm -f /etc/homelab-sim/kill-at
         kill -9 $$
         ;;
+    "slow $1 "*)
+        # "slow POINT SECONDS": holds the push there that long (a late client, a window to
+        # kill it in).
+        hs=$(cut -d' ' -f3 /etc/homelab-sim/kill-at)
+        rm -f /etc/homelab-sim/kill-at
+        sleep "$hs"
+        ;;
     "freeze $1")
         rm -f /etc/homelab-sim/kill-at
         echo "$1" >/etc/homelab-sim/frozen
@@ -66,8 +73,167 @@ relink() { # TARGET PATH
 }
 ours() { [ -L "$1" ] && [ "$(readlink "$1")" = "$B/current/root$1" ]; }
 
+# revert_to PREV REASON: the way back from generation $d (switched, judged bad, or never
+# confirmed) to generation PREV, used by the health gate and by revert.sh (confirm-or-revert).
+# It needs only what $d itself holds (old-paths, new-paths, old-units, units, restart,
+# removed, unmanaged/), so it works from a later process too. Links, units, daemon-reload;
+# the new units stop, the old ones (and their dependents) start again; $d becomes
+# $d.failed without its secrets; /etc/homelab/last-revert says when, from what, to what, why.
+revert_to() {
+    rprev=$G/$1
+    say "HOMELAB-ROLLBACK $1"
+    # The new units stop first, while systemd still has their definitions (ExecStop=,
+    # ExecStopPost=): after the daemon-reload below they would be not-found, only killed.
+    comm -13 "$d/old-units" "$d/units" | while read -r u; do systemctl stop "$u" || true; done
+    # One rename back, then repair the links both ways.
+    relink "$rprev" "$B/current"
+    comm -13 "$d/old-paths" "$d/new-paths" | while read -r p; do
+        if ours "$p"; then rm -f "$p"; fi
+    done
+    while read -r p; do
+        ours "$p" || relink "$B/current/root$p" "$p"
+    done <"$d/old-paths"
+    if [ -d "$d/unmanaged" ]; then
+        (cd "$d/unmanaged" && find . ! -type d) | while read -r p; do
+            mv -f "$d/unmanaged/${p#./}" "/${p#./}"
+        done
+    fi
+    systemctl daemon-reload
+    # The datasets engineer's step: roll the failed units' data back to this push's snapshot.
+    if command -v datasets_revert >/dev/null 2>&1; then datasets_revert || true; fi
+    cat "$d/restart" "$d/removed" | sort -u | while read -r u; do
+        grep -qxF "$u" "$d/old-units" || continue
+        systemctl reset-failed "$u" 2>/dev/null || true
+        systemctl --no-block restart "$u" || true
+    done
+    # Dependents that ran before the push run again (systemd leaves a stopped one down).
+    if [ -f "$d/dependents" ]; then
+        while read -r u; do systemctl --no-block start "$u" || true; done <"$d/dependents"
+    fi
+    rm -f "$B/pending"
+    rfrom=${d##*/}
+    mv -T "$d" "$d.failed"
+    d=$d.failed
+    M=$d/manifest.tsv
+    scrub "$d"
+    printf '%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$rfrom" "$1" \
+        "$(printf '%s' "$2" | tr '\t\n' '  ')" >"$B/.last-revert.tmp"
+    mv -f "$B/.last-revert.tmp" "$B/last-revert"
+}
+
+# The health gate (step 7).
+# dependents FILE: units that Requires=/BindsTo=/PartOf= a unit of FILE, recursively (Quadlet's
+# pod, network and volume units are such dependencies of their containers), running now and
+# not in FILE. systemd restarts them with their dependency; the gate starts any that end up
+# down (systemd does not: e.g. a BindsTo= stop on a failed start) and judges them all.
+dependents() {
+    cp "$1" "$d/.deps-todo"
+    : >"$d/.deps"
+    while [ -s "$d/.deps-todo" ]; do
+        while read -r u; do
+            systemctl show -p RequiredBy -p BoundBy -p ConsistsOf --value "$u" 2>/dev/null
+        done <"$d/.deps-todo" | tr ' ' '\n' | grep . | sort -u >"$d/.deps-new" || true
+        cat "$1" "$d/.deps" | sort -u | comm -23 "$d/.deps-new" - >"$d/.deps-todo"
+        cat "$d/.deps-todo" >>"$d/.deps"
+    done
+    while read -r u; do
+        [ "$(systemctl show -p ActiveState --value "$u")" != active ] || printf '%s\n' "$u"
+    done <"$d/.deps"
+    rm -f "$d/.deps" "$d/.deps-todo" "$d/.deps-new"
+}
+# seconds VALUE: a systemd time span as `systemctl show` prints it ("1min 30s", "infinity").
+seconds() {
+    printf '%s\n' "$1" | awk '$0 == "infinity" { print 86400; exit }
+        { t = 0; for (i = 1; i <= NF; i++) { v = $i + 0; u = $i; sub(/^[0-9.]+/, "", u)
+          t += v * (u == "h" ? 3600 : u == "min" ? 60 : u == "ms" ? 0.001 : u == "us" ? 0 : 1) }
+          printf "%d\n", t }'
+}
+# health UNIT: podman's health status of the unit's container ("" without a HealthCmd=).
+health() {
+    hc=$(podman ps -q --filter "label=PODMAN_SYSTEMD_UNIT=$1" 2>/dev/null | head -n 1)
+    [ -n "$hc" ] || return 0
+    podman inspect --format '{{if .State.Health}}{{.State.Health.Status}}{{end}}' "$hc" \
+        2>/dev/null || true
+}
+# judge UNIT: "ok", "wait" or "fail WHY". Clearly failing = failed, the start limit hit, or
+# exited again after a restart (NRestarts rising, or auto-restart after one restart): no
+# point in waiting for the deadline. A slow start (activating, no restart) waits. A unit
+# restarted by this push is judged only once its new invocation runs. Health: podman's
+# HealthCmd= must say healthy (Notify=healthy units stay activating until it does).
+judge() {
+    js=$(systemctl show -p ActiveState -p SubState -p Result -p NRestarts -p InvocationID "$1")
+    ja=$(printf '%s\n' "$js" | sed -n 's/^ActiveState=//p')
+    jsub=$(printf '%s\n' "$js" | sed -n 's/^SubState=//p')
+    jr=$(printf '%s\n' "$js" | sed -n 's/^Result=//p')
+    jn=$(printf '%s\n' "$js" | sed -n 's/^NRestarts=//p')
+    ji=$(printf '%s\n' "$js" | sed -n 's/^InvocationID=//p')
+    # NRestarts counts from the first look (systemd may flush it on a manual start).
+    jb=$(cat "$d/gate/$1.base" 2>/dev/null || echo "${jn:-0}")
+    [ "${jn:-0}" -ge "$jb" ] || jb=${jn:-0}
+    echo "$jb" >"$d/gate/$1.base"
+    jd=$((${jn:-0} - jb))
+    jwait=""
+    case $jsub in auto-restart*) jwait=1 ;; esac
+    if [ "$jr" = start-limit-hit ] || [ "$ja" = failed ]; then
+        echo "fail $ja ($jsub, result $jr)"
+    elif [ "$jd" -ge 2 ]; then
+        echo "fail crash-looping ($jd restarts while the gate waited, result $jr)"
+    elif [ "$jd" -ge 1 ] && [ -n "$jwait" ]; then
+        echo "fail crash-looping (exited again after a restart, result $jr)"
+    elif [ "$ja" != active ]; then
+        [ "$ja" = activating ] && [ "$(health "$1")" = unhealthy ] &&
+            echo "fail unhealthy (podman healthcheck)" && return 0
+        echo wait
+    elif [ "$ji" = "$(cat "$d/gate/$1.inv" 2>/dev/null)" ]; then
+        echo wait # its restart job has not run yet
+    else
+        case $(health "$1") in
+        unhealthy) echo "fail unhealthy (podman healthcheck)" ;;
+        starting) echo wait ;;
+        *) echo ok ;;
+        esac
+    fi
+}
+# gate FILE: wait until every unit of FILE is ok, each up to the gate's timeout (a unit that
+# waits for podman's health: up to its own TimeoutStartSec= when longer); sets $unhealthy and
+# $why at the first that fails.
+gate() {
+    while read -r u; do
+        udl=$deadline
+        while :; do
+            v=$(judge "$u")
+            [ "$v" = ok ] && break
+            if [ "$v" != wait ]; then
+                unhealthy=$u why=${v#fail }
+                return 0
+            fi
+            if [ "$(date +%s)" -ge "$udl" ] && [ "$udl" = "$deadline" ] &&
+                [ -n "$(health "$u")" ]; then
+                ut=$(seconds "$(systemctl show -p TimeoutStartUSec --value "$u")")
+                [ "$((gstart + ${ut:-0}))" -le "$udl" ] || udl=$((gstart + ut))
+            fi
+            if [ "$(date +%s)" -ge "$udl" ]; then
+                unhealthy=$u why="not active within $((udl - gstart)) s"
+                return 0
+            fi
+            sleep 0.5
+        done
+    done <"$1"
+}
+
+# revert.sh sources this file for the functions above (HOMELAB_APPLY_LIB=1), then stops here.
+if [ "${HOMELAB_APPLY_LIB:-}" = 1 ]; then return 0; fi
+
 exec 9>"$B/.lock"
 if command -v flock >/dev/null 2>&1; then flock -n 9 || abort "another push is running"; fi
+# A push while the previous one's revert is armed supersedes it: this push reached the host
+# over SSH, which is all a confirmation proves (docs/PUSH.md, confirm-or-revert).
+if [ -f "$B/armed" ]; then
+    armed=$(cut -f1 "$B/armed")
+    systemctl stop "homelab-revert-$armed.timer" 2>/dev/null || true
+    rm -f "$B/armed"
+    say "HOMELAB-SUPERSEDED $armed"
+fi
 
 # The tar ends with END: a transfer cut at a member boundary leaves tar happy but no END.
 [ -f "$d/END" ] || abort "incomplete transfer (no END member); host unchanged"
@@ -75,6 +241,7 @@ gen=$(lines I "$M" | cut -f2)
 Q=$(lines Q "$M" | cut -f2)
 timeout=$(lines T "$M" | cut -f2)
 settle=$(lines T "$M" | cut -f3)
+confirm=$(lines T "$M" | cut -f4)
 [ -n "$gen" ] && [ -n "$Q" ] || abort "bad manifest"
 lines F "$M" >"$d/files"
 lines D "$M" >"$d/dirs"
@@ -226,92 +393,103 @@ systemctl daemon-reload
 hook after-reload
 
 # 7. Restart exactly the changed units, start the missing ones, then the health gate.
+
 # reset-failed first: a unit that hit its start limit earlier refuses to start otherwise.
 cat "$d/restart" "$d/start" | sort -u >"$d/affected"
+dependents "$d/affected" >"$d/dependents"
+mkdir -p "$d/gate"
+cat "$d/affected" "$d/dependents" | while read -r u; do
+    systemctl show -p InvocationID --value "$u" >"$d/gate/$u.inv"
+done
+# Only units restarted by this push need a new invocation; started ones were not running.
+while read -r u; do rm -f "$d/gate/$u.inv"; done <"$d/start"
+while read -r u; do rm -f "$d/gate/$u.inv"; done <"$d/dependents"
 while read -r u; do systemctl reset-failed "$u" 2>/dev/null || true; done <"$d/affected"
 while read -r u; do systemctl --no-block restart "$u" || true; done <"$d/restart"
 while read -r u; do systemctl --no-block start "$u" || true; done <"$d/start"
 
 unhealthy=""
-deadline=$(($(date +%s) + timeout))
-while read -r u; do
-    until [ "$(systemctl show -p ActiveState --value "$u")" = active ]; do
-        # Given up by systemd itself (start limit): no point in waiting for the deadline.
-        res=$(systemctl show -p Result --value "$u")
-        if [ "$(date +%s)" -ge "$deadline" ] || [ "$res" = start-limit-hit ]; then
-            unhealthy=$u
-            break 2
-        fi
-        sleep 0.5
-    done
-done <"$d/affected"
-if [ -z "$unhealthy" ] && [ -s "$d/affected" ]; then
+why=""
+gstart=$(date +%s)
+deadline=$((gstart + timeout))
+gate "$d/affected"
+if [ -z "$unhealthy" ] && [ -s "$d/dependents" ]; then
+    # Their dependencies run again: bring back any dependent that systemd left down.
+    while read -r u; do systemctl --no-block start "$u" || true; done <"$d/dependents"
+    gate "$d/dependents"
+fi
+cat "$d/affected" "$d/dependents" | sort -u >"$d/judged"
+if [ -z "$unhealthy" ] && [ -s "$d/judged" ]; then
+    # Settle: each must stay active, without a restart, for `settle` seconds; a crash-loop
+    # fails as soon as it shows.
     while read -r u; do
         printf '%s\t%s\n' "$u" "$(systemctl show -p NRestarts --value "$u")"
-    done <"$d/affected" >"$d/nrestarts"
-    sleep "$settle"
-    while IFS="$TAB" read -r u n; do
-        s=$(systemctl show -p ActiveState --value "$u")
-        n2=$(systemctl show -p NRestarts --value "$u")
-        if [ "$s" != active ] || [ "$n2" != "$n" ]; then
-            unhealthy=$u
-            break
-        fi
-    done <"$d/nrestarts"
+    done <"$d/judged" >"$d/nrestarts"
+    send=$(($(date +%s) + settle))
+    while [ -z "$unhealthy" ]; do
+        while IFS="$TAB" read -r u n; do
+            s=$(systemctl show -p ActiveState --value "$u")
+            n2=$(systemctl show -p NRestarts --value "$u")
+            if [ "$s" != active ] || [ "$n2" != "$n" ]; then
+                unhealthy=$u why="stopped or restarted within the $settle s settle time"
+                break
+            fi
+        done <"$d/nrestarts"
+        [ "$(date +%s)" -lt "$send" ] || break
+        sleep 0.5
+    done
 fi
 
 if [ -n "$unhealthy" ]; then
     state=$(systemctl show -p ActiveState -p SubState -p NRestarts "$unhealthy" | tr '\n' ' ')
-    journal=$(journalctl -u "$unhealthy" -n 30 --no-pager 2>&1 || true)
-    say "HOMELAB-ROLLBACK ${cur##*/}"
-    # Back to the previous generation: one rename again, then repair links both ways.
-    relink "$cur" "$B/current"
-    comm -13 "$d/old-paths" "$d/new-paths" | while read -r p; do
-        if ours "$p"; then rm -f "$p"; fi
-    done
-    while read -r p; do
-        ours "$p" || relink "$B/current/root$p" "$p"
-    done <"$d/old-paths"
-    if [ -d "$d/unmanaged" ]; then
-        (cd "$d/unmanaged" && find . ! -type d) | while read -r p; do
-            mv -f "$d/unmanaged/${p#./}" "/${p#./}"
-        done
-    fi
-    systemctl daemon-reload
-    comm -13 "$d/old-units" "$d/units" | while read -r u; do systemctl stop "$u" || true; done
-    cat "$d/restart" "$d/removed" | sort -u | while read -r u; do
-        grep -qxF "$u" "$d/old-units" || continue
-        systemctl reset-failed "$u" 2>/dev/null || true
-        systemctl --no-block restart "$u" || true
-    done
-    rm -f "$B/pending"
-    mv -T "$ng" "$ng.failed"
-    scrub "$ng.failed"
-    fail "$(printf '%s did not stay active (%s); rolled back to generation %s.\n' \
-        "$unhealthy" "$state" "${cur##*/}")
-$(printf 'journalctl -u %s -n 30:\n%s' "$unhealthy" "$journal")"
+    journal=$(journalctl -u "$unhealthy" -n 15 -o cat --no-pager 2>&1 || true)
+    why=$(printf '%s did not stay active: %s (%s)' "$unhealthy" "$why" "${state% }")
+    revert_to "${cur##*/}" "$why"
+    fail "$(printf '%s; rolled back, host back on %s. Last lines of journalctl -u %s:\n%s' \
+        "$why" "${cur##*/}" "$unhealthy" "$journal")"
 fi
 
 rm -f "$B/pending"
+# Confirm-or-revert: unless the client confirms over a new SSH connection within $confirm
+# seconds (revert.sh confirm), a timer that outlives this session goes back to $cur. The
+# previous generation keeps its secret files until then (the scrub below skips it).
+cdig=${cur##*/}
+cdig=${cdig#*-}
+ndig=${gen#*-}
+# Going back to the same content would change nothing (a retried push): nothing to arm.
+if [ "${confirm:-0}" -gt 0 ] && [ "${cdig%%-r*}" != "${ndig%%-r*}" ]; then
+    printf '%s\t%s\t%s\n' "$gen" "${cur##*/}" "$(($(date +%s) + confirm))" >"$B/.armed.tmp"
+    mv -f "$B/.armed.tmp" "$B/armed"
+    systemd-run --quiet --collect --unit="homelab-revert-$gen" --on-active="${confirm}s" \
+        --timer-property=AccuracySec=100ms /bin/sh "$d/revert.sh" revert "$d" ||
+        { rm -f "$B/armed"; revert_to "${cur##*/}" "could not arm the revert timer"; fail \
+            "systemd-run could not arm the revert timer; rolled back to generation ${cur##*/}"; }
+    say "HOMELAB-ARMED $gen ${cur##*/} $confirm"
+    hook armed
+fi
 while read -r u; do say "HOMELAB-RESTARTED $u"; done <"$d/restart"
 while read -r u; do say "HOMELAB-STARTED $u"; done <"$d/start"
 while read -r u; do say "HOMELAB-STOPPED $u"; done <"$d/removed"
 # One generation per content: the same content pushed again (a push whose client was killed,
 # retried; the restarts of an interrupted push) leaves only the live copy.
+# While a revert is armed, the generation it returns to stays whole.
+keep=""
+[ ! -f "$B/armed" ] || keep=$cur
 dig=${gen#*-}
 dig=${dig%%-r*}
 for g in "$G"/*-"$dig" "$G"/*-"$dig"-r*; do
-    [ -d "$g" ] && [ "$g" != "$ng" ] && rm -rf "$g"
+    [ -d "$g" ] && [ "$g" != "$ng" ] && [ "$g" != "$keep" ] && rm -rf "$g"
 done
 # Keep the newest few generations (ids sort by time); never the live one.
 ls -1 "$G" | sort | head -n -6 | while read -r old; do
-    [ "$G/$old" = "$ng" ] || rm -rf "${G:?}/$old"
+    [ "$G/$old" = "$ng" ] || [ "$G/$old" = "$keep" ] || rm -rf "${G:?}/$old"
 done
 # Secret files live in the live generation only: the older ones (kept for inspection) lose
 # theirs once this one is live; a rollback of the next push returns to this one, which keeps
 # them. Paths are the secret files of this manifest and of that generation's own.
 for g in "$G"/*; do
     [ "$g" != "$ng" ] && [ -d "$g/root" ] || continue
+    [ "$g" != "$keep" ] || continue
     scrub "$g"
 done
 # Stale staging dirs and temporary links of killed pushes.

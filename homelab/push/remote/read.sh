@@ -5,6 +5,8 @@ B=/etc/homelab
 T=$(printf '\t')
 cur=$(readlink "$B/current" 2>/dev/null || true)
 printf 'G\t%s\n' "${cur##*/}"
+# A switch not yet confirmed (confirm-or-revert): GEN PREV DEADLINE.
+[ ! -f "$B/armed" ] || printf 'A\t%s\n' "$(head -n 1 "$B/armed")"
 if [ -f "$B/pending" ]; then
     while read -r u; do printf 'P\t%s\n' "$u"; done <"$B/pending"
 fi

@@ -5,6 +5,8 @@
 # check, restart-only-what-differs, one-rename switch, health gate and automatic return on
 # failure as a push. The copy carries `rollback` (GEN, the generation it replaced, the time):
 # read.sh reports it, so `pulumi preview` shows the host as drifted until the next `up`.
+# No confirm-or-revert (T's 4th field 0): the person running it is at the host's console
+# or its SSH session.
 set -eu
 d=$1
 want=${2:-}
@@ -44,6 +46,7 @@ done <"$d/secret-paths"
 awk -F'\t' -v id="$id" 'BEGIN { OFS = "\t" }
     FILENAME == ARGV[1] { h[$1] = $2; next }
     $1 == "I" { $2 = id }
+    $1 == "T" { $4 = 0 }
     $1 == "F" && ($2 in h) { $6 = h[$2] }
     { print }' "$d/secret-hashes" "$G/$want/manifest.tsv" >"$d/manifest.tsv"
 rm -f "$d/secret-paths" "$d/secret-hashes"

@@ -1,0 +1,54 @@
+#!/bin/sh
+# revert.sh revert GENDIR | revert.sh confirm GENDIR — confirm-or-revert (docs/PUSH.md).
+# Shipped in every generation beside apply.sh. apply.sh arms a transient timer
+# (systemd-run, homelab-revert-GEN) that runs `revert` when the client has not confirmed in
+# time; the client's confirmation, over a new SSH connection, runs `confirm`. Both take the
+# push lock, so whichever comes first wins and the other sees it in /etc/homelab/armed.
+set -eu
+mode=$1
+g=$2
+gen=${g##*/}
+B=/etc/homelab
+exec 8>"$B/.lock"
+flock 8
+armed=$(cut -f1 "$B/armed" 2>/dev/null || true)
+case $mode in
+confirm)
+    if [ "$armed" = "$gen" ]; then
+        systemctl stop "homelab-revert-$gen.timer" 2>/dev/null || true
+        prev=$(cut -f2 "$B/armed")
+        rm -f "$B/armed"
+        # The generation a revert would have gone back to gives up its secret files now.
+        HOMELAB_APPLY_LIB=1
+        set -- "$g"
+        . "$g/apply.sh"
+        [ ! -d "$G/$prev/root" ] || scrub "$G/$prev"
+        say "HOMELAB-CONFIRMED $gen"
+        exit 0
+    fi
+    # Too late (reverted, or superseded by a newer push): say what the host did.
+    if [ -f "$B/last-revert" ] && [ "$(cut -f2 "$B/last-revert")" = "$gen" ]; then
+        printf 'HOMELAB-REVERTED %s\t%s\n' "$(cut -f3 "$B/last-revert")" \
+            "$(cut -f4- "$B/last-revert")"
+        exit 3
+    fi
+    [ "$(readlink "$B/current")" = "$g" ] && { echo "HOMELAB-CONFIRMED $gen"; exit 0; }
+    echo "HOMELAB-ERROR: generation $gen is not live and was not armed; run pulumi preview"
+    exit 1
+    ;;
+revert)
+    # Confirmed, superseded or reverted meanwhile: nothing to do.
+    [ "$armed" = "$gen" ] || exit 0
+    prev=$(cut -f2 "$B/armed")
+    secs=$(awk -F'\t' '$1 == "T" { print $4 }' "$g/manifest.tsv")
+    HOMELAB_APPLY_LIB=1
+    set -- "$g"
+    . "$g/apply.sh"
+    rm -f "$B/armed"
+    revert_to "$prev" "the host did not hear back within ${secs} s; it rolled itself back to $prev"
+    ;;
+*)
+    echo "usage: revert.sh revert|confirm GENDIR" >&2
+    exit 2
+    ;;
+esac
