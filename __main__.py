@@ -14,7 +14,7 @@ from components.push import HostPush, HostPushArgs
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import exit_quietly_on_interrupt, program_config
-from homelab.tools import ToolError, check_plan
+from homelab.tools import ToolError, check_plan, owner_access_problems
 from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
 from homelab.vm.image import (
     ImageError,
@@ -42,6 +42,9 @@ try:
     plan = plan_host(cfg, PROJECT_DIR, files)
     check_plan(plan)
     secret_values = pick_secrets(cfg, given, files)
+    # Never lock the owner out: the key the push connects with must survive it.
+    if access := owner_access_problems(cfg, plan.fileset, files):
+        raise ConfigError(access)
     base_image = None
     if cfg.vm is not None:
         # A preview never downloads; `up` verifies (or fetches) the image before anything.
