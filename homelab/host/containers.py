@@ -375,10 +375,21 @@ def wire_secrets(unit: QuadletUnit, name: str, variables: list[str]) -> str:
 
 
 def _check_service(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str | None) -> None:
-    """Restart=on-failure, and ordering after the pool import when data lives on the pool."""
-    if msg := rules.restart(unit):
-        line = unit.line_of("Service", "Restart") or unit.section_line("Service")
-        problems.unit(rel, line, "Restart", msg)
+    """Restart= that restarts a failed container, health settings that cannot hang or kill
+    the start, auto-update that can work, and ordering after the pool import when data lives
+    on the pool."""
+    for rule in (rules.restart, rules.unknown_restart):
+        if msg := rule(unit):
+            line = unit.line_of("Service", "Restart") or unit.section_line("Service")
+            problems.unit(rel, line, "Restart", msg)
+    checks = (
+        (rules.notify_healthy_without_check, "Container", "Notify"),
+        (rules.health_start_period, "Container", "HealthStartPeriod"),
+        (rules.autoupdate_digest, "Container", "AutoUpdate"),
+    )
+    for check, section, key in checks:
+        if msg := check(unit):
+            problems.unit(rel, unit.line_of(section, key) or unit.section_line(section), key, msg)
     if pool_unit and (missing := rules.pool_ordering(unit, pool_unit)):
         keys, msg = missing
         lines = [n for k in keys if (n := unit.line_of("Unit", k))]
