@@ -15,7 +15,7 @@ from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import exit_quietly_on_interrupt, program_config
 from homelab.tools import ToolError, check_plan, owner_access_problems
-from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
+from homelab.vm.host import VmHostError, check_pool_path, qemu_gid, read_capabilities
 from homelab.vm.image import (
     ImageError,
     cached_path,
@@ -55,7 +55,10 @@ try:
         else:
             base_image = ensure_base_image(cfg.vm)
         domain_type = cfg.vm.domain_type or detect_domain_type(cfg.vm.uri)
-        vm_gid = qemu_gid(read_capabilities(cfg.vm.uri), domain_type)
+        capabilities = read_capabilities(cfg.vm.uri)
+        vm_gid = qemu_gid(capabilities, domain_type)
+        if cfg.vm.pool is None:
+            check_pool_path(cfg.vm.pool_path, capabilities, domain_type)
 except (ConfigError, PlanError, ToolError, ImageError, VmHostError) as exc:
     # RunError: the message is the whole story; a traceback would only hide it.
     raise pulumi.RunError(f"homelab: stack {stack!r} was not deployed:\n{exc}") from None

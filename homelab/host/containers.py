@@ -19,7 +19,7 @@ from homelab.host.config import MAX_ID, ContainerConfig, HostConfig, StackConfig
 from homelab.host.problems import Problems
 from homelab.host.stack import Keys
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
-from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
+from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file, unit_crlf_fix
 from homelab.quadlet import PublishedPort, QuadletUnit, newer_than_5_4, rules
 from homelab.quadlet.lint import check_text
 from homelab.quadlet.model import keyvals
@@ -190,7 +190,14 @@ def _read_text(problems: Problems, project_dir: Path, rel: str, name: str) -> st
         )
         return None
     try:
-        return read_file(path, rel, UNIT_FILE_MAX, symlink=False, line_limit=UNIT_LINE_MAX)
+        return read_file(
+            path,
+            rel,
+            UNIT_FILE_MAX,
+            symlink=False,
+            line_limit=UNIT_LINE_MAX,
+            crlf=unit_crlf_fix(rel),
+        )
     except InputError as exc:
         for p in exc.problems:
             problems.add(p)

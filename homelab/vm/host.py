@@ -9,10 +9,16 @@ daemon) and the group qemu runs as may enter it. That group is the host's own bu
 
 from __future__ import annotations
 
+import grp
+import os
+import posixpath
+import pwd
 import re
 import shutil
 import subprocess
 import xml.etree.ElementTree as ET
+
+from homelab.vm.config import DirFacts, unreachable_pool
 
 
 class VmHostError(Exception):
@@ -22,6 +28,12 @@ class VmHostError(Exception):
 def qemu_gid(capabilities_xml: str, domain_type: str) -> int | None:
     """The group id libvirt runs `domain_type` guests as, or None without a DAC model
     (qemu then runs as the daemon's own user, which owns the pool anyway)."""
+    ids = qemu_ids(capabilities_xml, domain_type)
+    return ids[1] if ids else None
+
+
+def qemu_ids(capabilities_xml: str, domain_type: str) -> tuple[int, int] | None:
+    """(uid, gid) libvirt runs `domain_type` guests as (its DAC base label), or None."""
     root = ET.fromstring(capabilities_xml)
     for model in root.iterfind("./host/secmodel"):
         if model.findtext("model") != "dac":
@@ -31,7 +43,7 @@ def qemu_gid(capabilities_xml: str, domain_type: str) -> int | None:
                 m = re.fullmatch(r"\+?(\d+):\+?(\d+)", (label.text or "").strip())
                 if not m:
                     raise VmHostError(f"unexpected libvirt DAC label {label.text!r}")
-                return int(m.group(2))
+                return int(m.group(1)), int(m.group(2))
     return None
 
 
@@ -116,3 +128,26 @@ def _virsh(uri: str, args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["virsh", "-c", uri, *args], capture_output=True, text=True, check=False, timeout=120
     )
+
+
+def check_pool_path(pool_path: str, capabilities_xml: str, domain_type: str) -> None:
+    """VmHostError when qemu's user cannot reach `pool_path` (the stat of each existing
+    parent folder here; the judgement in homelab.vm.config.unreachable_pool)."""
+    ids = qemu_ids(capabilities_xml, domain_type)
+    if ids is None:
+        return  # qemu runs as the daemon's own user (root): it reaches everything
+    uid, gid = ids
+    try:
+        name = pwd.getpwuid(uid).pw_name
+        gids = {gid, *(g.gr_gid for g in grp.getgrall() if name in g.gr_mem)}
+    except KeyError:
+        name, gids = str(uid), {gid}
+    folders, path = [], "/"
+    for part in [p for p in pool_path.split("/") if p]:
+        st = os.stat(path) if os.path.isdir(path) else None
+        if st is None:
+            break
+        folders.append(DirFacts(path, st.st_mode, st.st_uid, st.st_gid))
+        path = posixpath.join(path, part)
+    if msg := unreachable_pool(pool_path, folders, uid, frozenset(gids), f"{name} (uid {uid})"):
+        raise VmHostError(msg)
