@@ -14,7 +14,7 @@ from components.push import HostPush, HostPushArgs
 from homelab.host.layout import LayoutError, layout_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
 from homelab.program import exit_quietly_on_interrupt, program_config
-from homelab.tools import ToolError, check_layout
+from homelab.tools import ToolError, check_layout, owner_access_problems
 from homelab.vm.host import VmHostError
 from homelab.vm.image import ImageError
 from homelab.vm.prepare import prepare_vm
@@ -37,6 +37,9 @@ try:
     layout = layout_host(cfg, PROJECT_DIR, files)
     check_layout(layout)
     secret_values = pick_secrets(cfg, given, files)
+    # Never lock the owner out: the key the push connects with must survive it.
+    if access := owner_access_problems(cfg, layout.fileset, files):
+        raise ConfigError(access)
     # vm-test: the base image, domain type and qemu's group, before anything is registered.
     vm = prepare_vm(cfg.vm, pulumi.runtime.is_dry_run()) if cfg.vm is not None else None
 except (ConfigError, LayoutError, ToolError, ImageError, VmHostError) as exc:

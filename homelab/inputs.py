@@ -121,12 +121,20 @@ def _size(n: int) -> str:
 
 
 def read_file(
-    path: Path, shown: str, limit: int, *, symlink: bool = True, line_limit: int | None = None
+    path: Path,
+    shown: str,
+    limit: int,
+    *,
+    symlink: bool = True,
+    line_limit: int | None = None,
+    crlf: str | None = None,
 ) -> str:
     """The text of a regular file of at most `limit` bytes, its bytes checked (`check_text`).
 
     Never blocks on a FIFO nor reads a device; with `symlink=False` a symbolic link is refused
     rather than followed. Raises InputError naming `shown` (how messages call the file).
+    `crlf`: CR LF line endings are refused with this fix (default: save with LF), or, given
+    ACCEPT_CRLF, accepted (`quadlet fmt`, which rewrites them as LF).
     """
     shown = printable(shown)
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | (0 if symlink else os.O_NOFOLLOW)
@@ -167,10 +175,10 @@ def read_file(
                 )
             ]
         )
-    return decode(data, shown, line_limit)
+    return decode(data, shown, line_limit, crlf)
 
 
-def decode(data: bytes, shown: str, line_limit: int | None = None) -> str:
+def decode(data: bytes, shown: str, line_limit: int | None = None, crlf: str | None = None) -> str:
     """UTF-8 bytes -> text, checked: InputError at the line of the first bad byte."""
     try:
         text = data.decode("utf-8")
@@ -187,29 +195,36 @@ def decode(data: bytes, shown: str, line_limit: int | None = None) -> str:
                 )
             ]
         ) from None
-    problems = check_text(text, shown, line_limit)
+    checked = text.replace("\r\n", "\n") if crlf == ACCEPT_CRLF else text
+    problems = check_text(checked, shown, line_limit, crlf)
     if problems:
         raise InputError(problems)
     return text
 
 
-def check_text(text: str, shown: str, line_limit: int | None = None) -> list[Found]:
+# `crlf=` of read_file: CR LF line endings are no problem, the text comes back as it is (a
+# formatter normalises them); a lone CR stays refused.
+ACCEPT_CRLF = "accept"
+
+
+def unit_crlf_fix(shown: str) -> str:
+    """The fix for a unit file with CR LF line endings: the formatter rewrites them."""
+    return f"run `homelab quadlet fmt -w {shown}` (it rewrites them as LF)"
+
+
+def check_text(
+    text: str, shown: str, line_limit: int | None = None, crlf: str | None = None
+) -> list[Found]:
     """Every line holding a refused character (the first one on it), and, with
-    `line_limit`, every logical line (continuations joined) longer than that."""
+    `line_limit`, every logical line (continuations joined) longer than that. CR LF line
+    endings are one problem of the whole file, at line 1, fixed by `crlf` (a fix text)."""
     out: list[Found] = []
     if text.startswith("\ufeff"):
         out.append(Found(shown, 1, "the file starts with a byte order mark; save it without one"))
         text = text[1:]
     if "\r\n" in text:  # one message for a whole file of them
-        first = text.count("\n", 0, text.index("\r\n")) + 1
-        out.append(
-            Found(
-                shown,
-                first,
-                "lines end in CR LF (Windows line endings); save the file with LF (Unix) line "
-                "endings",
-            )
-        )
+        fix = crlf or "save the file with LF (Unix) line endings"
+        out.append(Found(shown, 1, f"lines end in CR LF (Windows line endings); {fix}"))
         text = text.replace("\r\n", "\n")
     for nr, line in _lines(text):
         found = bad_char(line)

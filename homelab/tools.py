@@ -16,8 +16,18 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from homelab.fileset import FileSet
+from homelab.host.access import (
+    ConnectingKeys,
+    access_problems,
+    parse_keys,
+    parse_public_key,
+    placeholder_problems,
+)
 from homelab.host.butane import ignition_text, render_butane
+from homelab.host.config import StackConfig
 from homelab.host.layout import HostLayout
+from homelab.host.stack import StackFiles
 
 REPO = Path(__file__).resolve().parent.parent
 TOOLS_BIN = REPO / ".tools" / "bin"
@@ -168,3 +178,71 @@ def check_layout(layout: HostLayout) -> None:
     check_units(layout)
     placeholders = {name: "placeholder" for name in layout.fileset.secret_names}
     make_ignition(render_butane(layout.fileset, placeholders))
+
+
+# --- the key a push connects with ------------------------------------------------------------
+
+
+def connecting_keys(private_key_path: str | None) -> ConnectingKeys | str:
+    """The public key(s) ssh will log in with, or why they cannot be known (a problem).
+
+    A key file: `ssh-keygen -y` derives its public half (an encrypted key cannot be read
+    without its passphrase: then the `.pub` beside it). No key file: the ssh-agent's keys
+    (`ssh-add -L`), any of which can log in; with no agent there is nothing to check (ssh
+    itself then fails to log in and says so)."""
+    if private_key_path is None:
+        if not os.environ.get("SSH_AUTH_SOCK"):
+            return ConnectingKeys((), "no ssh-agent")
+        proc = subprocess.run(
+            [tool("ssh-add"), "-L"], capture_output=True, text=True, check=False, timeout=30
+        )
+        keys = parse_keys(proc.stdout) if proc.returncode == 0 else []
+        return ConnectingKeys(tuple(keys), "the ssh-agent's keys")
+    path = Path(os.path.expanduser(private_key_path))
+    if not path.is_file():
+        return (
+            f"homelab:ssh.private_key_path {private_key_path}: no such file; give the private "
+            "key the push logs in with (its public key must be in "
+            "homelab:host.ssh_authorized_keys)"
+        )
+    proc = subprocess.run(
+        [tool("ssh-keygen"), "-y", "-P", "", "-f", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        timeout=30,
+    )
+    key = parse_public_key(proc.stdout) if proc.returncode == 0 else None
+    source = f"derived from {private_key_path}"
+    if key is None:
+        pub = Path(str(path) + ".pub")
+        key = parse_public_key(pub.read_text(errors="replace")) if pub.is_file() else None
+        source = f"{private_key_path}.pub"
+    elif (pub := Path(str(path) + ".pub")).is_file():
+        # ssh-keygen -y prints no comment for older key formats: the .pub's names the key.
+        beside = parse_public_key(pub.read_text(errors="replace"))
+        if beside is not None and beside.blob == key.blob and not key.comment:
+            key = beside
+    if key is None:
+        return (
+            f"homelab:ssh.private_key_path {private_key_path}: cannot read its public key "
+            f"(`ssh-keygen -y -f {private_key_path}`: {proc.stderr.strip() or 'failed'}; no "
+            f"readable {private_key_path}.pub); put the public key beside it as "
+            f"{private_key_path}.pub"
+        )
+    return ConnectingKeys((key,), source)
+
+
+def owner_access_problems(
+    cfg: StackConfig, fileset: FileSet, files: StackFiles | None = None, reinstall: bool = False
+) -> list[str]:
+    """Why a pushing stack would lock its owner out (homelab.host.access), with the key
+    the push connects with read here; [] for a stack that does not push. `reinstall`: of a
+    host installed from the Ignition, where core is the one user with keys."""
+    if cfg.ssh is None:
+        return []
+    found = connecting_keys(cfg.ssh.private_key_path)
+    if isinstance(found, str):
+        return [*placeholder_problems(cfg, files), found]
+    return access_problems(cfg, fileset, found, files, "core" if reinstall else None, reinstall)

@@ -31,7 +31,7 @@ from homelab.host.problems import LayoutError
 from homelab.host.stack import ConfigError, StackFiles, load_stack_config, pick_secrets
 from homelab.inputs import check_arg
 from homelab.pathrules import under
-from homelab.tools import ToolError, check_units, make_ignition, tool
+from homelab.tools import ToolError, check_units, make_ignition, owner_access_problems, tool
 
 MARKER = ".homelab-build.json"  # what a build wrote into DIR: its proof that DIR is ours
 STAGING = ".homelab-build-"  # prefix of our scratch folders (a crashed run may leave one)
@@ -125,6 +125,8 @@ def build(stack: str, out: Path, project_dir: Path, with_secrets: bool = False) 
     layout = load(stack, project_dir, files)
     fs = layout.fileset
     check_units(layout)
+    # Said, not refused: the owner may install with another key, but should know.
+    lockout = owner_access_problems(layout.config, fs, files, reinstall=True)
     in_ignition = has_secrets(fs)
     secrets = None
     if in_ignition or (with_secrets and fs.secret_names):
@@ -132,6 +134,8 @@ def build(stack: str, out: Path, project_dir: Path, with_secrets: bool = False) 
     butane = render_butane(fs, secrets if in_ignition else None)
     ignition = make_ignition(butane)
     _write_all(out, stack, fs, file_contents(fs, secrets), butane, ignition)
+    for msg in lockout:
+        print(f"homelab build {stack}: warning: {msg}", file=sys.stderr)
     return layout
 
 

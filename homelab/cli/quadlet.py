@@ -19,7 +19,14 @@ from homelab.host.config import ContainerConfig, StackConfig
 from homelab.host.containers import check_unit
 from homelab.host.problems import Problems
 from homelab.host.stack import ConfigError, StackFiles, chain, load_stack_config
-from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
+from homelab.inputs import (
+    ACCEPT_CRLF,
+    UNIT_FILE_MAX,
+    UNIT_LINE_MAX,
+    InputError,
+    read_file,
+    unit_crlf_fix,
+)
 from homelab.quadlet import KIND_GROUP, QuadletError, QuadletUnit, parse_unit
 from homelab.tools import ToolError, quadlet_dryrun
 
@@ -44,7 +51,13 @@ def quadlet_check(
     for path in files:
         problems = Problems(sfiles, chain(cfg) if cfg else [])
         try:
-            text = read_file(path, str(path), UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+            text = read_file(
+                path,
+                str(path),
+                UNIT_FILE_MAX,
+                line_limit=UNIT_LINE_MAX,
+                crlf=unit_crlf_fix(str(path)),
+            )
         except InputError as exc:
             for f in exc.found:
                 problems.unit(f.file, f.line, "", f.message)
@@ -121,11 +134,15 @@ def quadlet_fmt(files: list[Path], write: bool, check: bool, diff: bool) -> int:
     status = 0
     for path in files:
         try:
-            text = read_file(path, str(path), UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+            raw = read_file(
+                path, str(path), UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX, crlf=ACCEPT_CRLF
+            )
         except InputError as exc:
             print(exc, file=sys.stderr)
             status = 1
             continue
+        # podman's generator reads CR LF files; the canonical text ends lines in LF.
+        text = raw.replace("\r\n", "\n")
         errors: list[QuadletError] = []
         unit = parse_unit(text, str(path), errors)
         if errors:
@@ -135,22 +152,22 @@ def quadlet_fmt(files: list[Path], write: bool, check: bool, diff: bool) -> int:
             status = 1
             continue
         new = _render(unit)
-        if diff and new != text:
+        if diff and new != raw:
             sys.stdout.writelines(
                 difflib.unified_diff(
-                    text.splitlines(keepends=True),
+                    raw.splitlines(keepends=True),
                     new.splitlines(keepends=True),
                     f"{path}\t(original)",
                     f"{path}\t(formatted)",
                 )
             )
         if check:
-            if new != text:
+            if new != raw:
                 if not diff:
                     print(path)
                 status = 1
         elif write:
-            if new != text:
+            if new != raw:
                 try:
                     write_in_place(path, new)
                 except OSError as exc:

@@ -19,7 +19,13 @@ from homelab.host.ids import RANGE, numeric_ids, out_of_range
 from homelab.host.problems import Problems
 from homelab.host.stack import Keys
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
-from homelab.inputs import UNIT_FILE_MAX, UNIT_LINE_MAX, InputError, read_file
+from homelab.inputs import (
+    UNIT_FILE_MAX,
+    UNIT_LINE_MAX,
+    InputError,
+    read_file,
+    unit_crlf_fix,
+)
 from homelab.pathrules import absolute_problem, normalise, under
 from homelab.quadlet import PublishedPort, QuadletUnit, newer_than_5_4, rules
 from homelab.quadlet.lint import check_text
@@ -191,7 +197,14 @@ def _read_text(problems: Problems, project_dir: Path, rel: str, name: str) -> st
         )
         return None
     try:
-        return read_file(path, rel, UNIT_FILE_MAX, symlink=False, line_limit=UNIT_LINE_MAX)
+        return read_file(
+            path,
+            rel,
+            UNIT_FILE_MAX,
+            symlink=False,
+            line_limit=UNIT_LINE_MAX,
+            crlf=unit_crlf_fix(rel),
+        )
     except InputError as exc:
         for p in exc.problems:
             problems.add(p)
@@ -376,10 +389,21 @@ def wire_secrets(unit: QuadletUnit, name: str, variables: list[str]) -> str:
 
 
 def _check_service(problems: Problems, unit: QuadletUnit, rel: str, pool_unit: str | None) -> None:
-    """Restart=on-failure, and ordering after the pool import when data lives on the pool."""
-    if msg := rules.restart(unit):
-        line = unit.line_of("Service", "Restart") or unit.section_line("Service")
-        problems.unit(rel, line, "Restart", msg)
+    """Restart= that restarts a failed container, health settings that cannot hang or kill
+    the start, auto-update that can work, and ordering after the pool import when data lives
+    on the pool."""
+    for rule in (rules.restart, rules.unknown_restart):
+        if msg := rule(unit):
+            line = unit.line_of("Service", "Restart") or unit.section_line("Service")
+            problems.unit(rel, line, "Restart", msg)
+    checks = (
+        (rules.notify_healthy_without_check, "Container", "Notify"),
+        (rules.health_start_period, "Container", "HealthStartPeriod"),
+        (rules.autoupdate_digest, "Container", "AutoUpdate"),
+    )
+    for check, section, key in checks:
+        if msg := check(unit):
+            problems.unit(rel, unit.line_of(section, key) or unit.section_line(section), key, msg)
     if pool_unit and (missing := rules.pool_ordering(unit, pool_unit)):
         keys, msg = missing
         lines = [n for k in keys if (n := unit.line_of("Unit", k))]

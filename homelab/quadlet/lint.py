@@ -18,6 +18,7 @@ from homelab.inputs import (
     InputError,
     printable,
     read_file,
+    unit_crlf_fix,
 )
 from homelab.inputs import (
     check_text as check_input_text,
@@ -584,7 +585,13 @@ def check(
         path = Path(path_or_text)
         filename = printable(filename or str(path))
         try:
-            text = read_file(path, filename, UNIT_FILE_MAX, line_limit=UNIT_LINE_MAX)
+            text = read_file(
+                path,
+                filename,
+                UNIT_FILE_MAX,
+                line_limit=UNIT_LINE_MAX,
+                crlf=unit_crlf_fix(filename),
+            )
         except InputError as exc:
             return [Problem(file=f.file, line=f.line, message=f.message) for f in exc.found]
         if siblings is None:
@@ -592,7 +599,7 @@ def check(
     else:
         text = str(path_or_text)
         filename = filename or "unit.container"
-        found = check_input_text(text, filename, UNIT_LINE_MAX)
+        found = check_input_text(text, filename, UNIT_LINE_MAX, unit_crlf_fix(filename))
         if found:
             return [Problem(file=f.file, line=f.line, message=f.message) for f in found]
     return check_text(text, filename, siblings)[1]

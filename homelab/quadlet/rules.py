@@ -126,10 +126,152 @@ def secret_key_name(container: str, var: str) -> str:
 # --- the unit -----------------------------------------------------------------------------
 
 
+# systemd.service(5): the values Restart= takes; anything else is ignored with a warning in
+# the journal, and the service then gets the default, Restart=no.
+RESTART_VALUES = (
+    "no",
+    "on-success",
+    "on-failure",
+    "on-abnormal",
+    "on-watchdog",
+    "on-abort",
+    "always",
+)
+# Those that restart a service whose main process exits non-zero (systemd.service(5)'s table).
+RESTARTS_ON_FAILURE = ("on-failure", "always")
+
+
 def restart(unit: QuadletUnit) -> str | None:
-    if unit.restart == "on-failure":
+    """A container restarts when it fails: Restart=on-failure or always. An unknown value is
+    `unknown_restart`'s to report."""
+    if unit.restart in RESTARTS_ON_FAILURE or unknown_restart(unit):
         return None
-    return "set Restart=on-failure in [Service] (best practice: restart a failed container)"
+    return (
+        "set Restart=on-failure (or always) in [Service] (best practice: restart a failed "
+        "container)"
+    )
+
+
+def unknown_restart(unit: QuadletUnit) -> str | None:
+    """Restart= with a value systemd does not know (Docker's `unless-stopped`, a typo): systemd
+    ignores the line and the service is never restarted."""
+    value = unit.restart
+    if value is None or value in RESTART_VALUES:
+        return None
+    return (
+        f"Restart={value} is not a value systemd knows ({', '.join(RESTART_VALUES)}): systemd "
+        "ignores the line and the container is never restarted; set Restart=on-failure (or "
+        "always)"
+    )
+
+
+# --- health -------------------------------------------------------------------------------
+
+# systemd's DefaultTimeoutStartSec: what TimeoutStartSec= is when a unit does not set it.
+DEFAULT_TIMEOUT_START = 90.0
+_SYSTEMD_UNITS = {
+    **dict.fromkeys(("usec", "us", "µs"), 1e-6),
+    **dict.fromkeys(("msec", "ms"), 1e-3),
+    **dict.fromkeys(("seconds", "second", "sec", "s", ""), 1.0),
+    **dict.fromkeys(("minutes", "minute", "min", "m"), 60.0),
+    **dict.fromkeys(("hours", "hour", "hr", "h"), 3600.0),
+    **dict.fromkeys(("days", "day", "d"), 86400.0),
+    **dict.fromkeys(("weeks", "week", "w"), 7 * 86400.0),
+    **dict.fromkeys(("months", "month", "M"), 30.44 * 86400),
+    **dict.fromkeys(("years", "year", "y"), 365.25 * 86400),
+}
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_SPAN_PART = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*([a-zA-Zµ]*)")
+_GO_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+
+
+def systemd_timespan(text: str) -> float | None:
+    """Seconds of a systemd time span (systemd.time(7)): `90`, `1min 30s`, `2h30m`, `1.5h`;
+    `infinity` (and 0 for a timeout: no limit) is math.inf. None when systemd would not read it."""
+    t = text.strip()
+    if t == "infinity":
+        return float("inf")
+    total, pos = 0.0, 0
+    if not t:
+        return None
+    while pos < len(t):
+        m = _SPAN_PART.match(t, pos)
+        if not m or m.group(2) not in _SYSTEMD_UNITS:
+            return None
+        total += float(m.group(1)) * _SYSTEMD_UNITS[m.group(2)]
+        pos = m.end()
+        while pos < len(t) and t[pos].isspace():
+            pos += 1
+    return total
+
+
+def go_duration(text: str) -> float | None:
+    """Seconds of a Go duration (`--health-start-period`'s form: `30s`, `1m30s`, `1.5h`), or
+    None when podman would refuse it (a bare number other than 0 included)."""
+    t = text.strip()
+    if t in ("0", "+0", "-0"):
+        return 0.0
+    total, pos = 0.0, 0
+    if not t:
+        return None
+    while pos < len(t):
+        m = _GO_PART.match(t, pos)
+        if not m:
+            return None
+        total += float(m.group(1)) * _GO_UNITS[m.group(2)]
+        pos = m.end()
+    return total
+
+
+def _notify_healthy(unit: QuadletUnit) -> bool:
+    return (unit.lookup("Container", "Notify") or "").strip() == "healthy"
+
+
+def notify_healthy_without_check(unit: QuadletUnit) -> str | None:
+    """Notify=healthy makes systemd wait for the container's health check to pass: without
+    HealthCmd= there is none to pass, and the start hangs until its timeout kills it."""
+    cmd = (unit.lookup("Container", "HealthCmd") or "").strip()
+    if not _notify_healthy(unit) or (cmd and cmd != "none"):
+        return None
+    return (
+        "Notify=healthy waits for the health check to pass, and this file sets no HealthCmd=: "
+        "the start hangs until TimeoutStartSec= kills it; add HealthCmd= (a command that exits "
+        "0 once the service answers), or use Notify=true"
+    )
+
+
+def health_start_period(unit: QuadletUnit) -> str | None:
+    """With Notify=healthy the start lasts until the container is healthy, which may take
+    HealthStartPeriod=: a TimeoutStartSec= shorter than that kills a slow first start
+    (podman #27290; systemd's default is 90 s)."""
+    period_text = unit.lookup("Container", "HealthStartPeriod")
+    if not _notify_healthy(unit) or period_text is None:
+        return None
+    period = go_duration(period_text)
+    timeout_text = unit.lookup("Service", "TimeoutStartSec")
+    timeout = DEFAULT_TIMEOUT_START if timeout_text is None else systemd_timespan(timeout_text)
+    if period is None or timeout is None or timeout == 0 or period <= timeout:
+        return None
+    given = f"TimeoutStartSec={timeout_text}" if timeout_text else "systemd's default 90 s"
+    return (
+        f"HealthStartPeriod={period_text} is longer than {given}: with Notify=healthy systemd "
+        f"stops a start that takes longer, so a slow first start is killed; set "
+        f"TimeoutStartSec= in [Service] to more than {period_text} (or infinity)"
+    )
+
+
+def autoupdate_digest(unit: QuadletUnit) -> str | None:
+    """AutoUpdate=registry looks for a newer image under the reference: one pinned by digest
+    never changes, and podman auto-update fails on it (podman #21190)."""
+    policy = (unit.lookup("Container", "AutoUpdate") or "").strip()
+    img = unit.image
+    if policy != "registry" or img is None or "@sha256:" not in img.raw:
+        return None
+    return (
+        f"AutoUpdate=registry with {img.raw}, pinned by digest: a digest never points at a "
+        "newer image, so podman auto-update fails on it; pin a tag with AutoUpdate=registry, "
+        "or keep the digest and remove AutoUpdate="
+    )
 
 
 POOL_KEYS = ("After", "Requires")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -112,3 +113,44 @@ class VmConfig(BaseModel):
         if not re.fullmatch(r"(qemu|qemu\+ssh|qemu\+tcp|qemu\+tls)://[^\s]*/(system|session)", v):
             raise ValueError("uri must be a qemu libvirt URI such as qemu:///system")
         return v
+
+
+@dataclass(frozen=True)
+class DirFacts:
+    """What `stat` says of one folder on the way to a path (read at the edge)."""
+
+    path: str
+    mode: int
+    uid: int
+    gid: int
+
+
+def can_enter(d: DirFacts, uid: int, gids: frozenset[int]) -> bool:
+    """Search (x) permission on `d` for a process of `uid` in `gids`, as the kernel decides:
+    owner bits for the owner, else group bits for a member, else the others' bits."""
+    if uid == 0:
+        return True
+    if d.uid == uid:
+        return bool(d.mode & 0o100)
+    if d.gid in gids:
+        return bool(d.mode & 0o010)
+    return bool(d.mode & 0o001)
+
+
+def unreachable_pool(
+    pool_path: str, folders: list[DirFacts], uid: int, gids: frozenset[int], who: str
+) -> str | None:
+    """What is wrong when qemu's user (`who`: uid `uid`, groups `gids`) cannot reach
+    `pool_path` through `folders` (its existing parent folders, from `/` down), else None.
+    The pool folder itself is homelab's: it opens it to qemu's group when it creates it."""
+    for d in folders:
+        if d.path == pool_path or can_enter(d, uid, gids):
+            continue
+        return (
+            f"homelab:vm.pool_path {pool_path}: qemu runs as {who} and cannot enter {d.path} "
+            f"(mode {d.mode & 0o7777:04o}, owner {d.uid}:{d.gid}), so libvirt would fail at `up` "
+            f'with "Cannot access storage file ... Permission denied"; let it through with '
+            f"`chmod o+x {d.path}` (search only, nothing listed), or choose a pool_path it can "
+            "reach, such as the default /var/lib/libvirt/images/homelab"
+        )
+    return None

@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import grp
+import os
+import posixpath
+import pwd
 import shutil
 import subprocess
 
+from homelab.vm.config import DirFacts, unreachable_pool
 from homelab.vm.libvirt_facts import (
     LIBVIRT_KINDS,
     VmHostError,
     owned,
     qemu_gid,
+    qemu_ids,
     stale_commands,
 )
 
@@ -59,3 +65,26 @@ def _virsh(uri: str, args: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["virsh", "-c", uri, *args], capture_output=True, text=True, check=False, timeout=120
     )
+
+
+def check_pool_path(pool_path: str, capabilities_xml: str, domain_type: str) -> None:
+    """VmHostError when qemu's user cannot reach `pool_path` (the stat of each existing
+    parent folder here; the judgement in homelab.vm.config.unreachable_pool)."""
+    ids = qemu_ids(capabilities_xml, domain_type)
+    if ids is None:
+        return  # qemu runs as the daemon's own user (root): it reaches everything
+    uid, gid = ids
+    try:
+        name = pwd.getpwuid(uid).pw_name
+        gids = {gid, *(g.gr_gid for g in grp.getgrall() if name in g.gr_mem)}
+    except KeyError:
+        name, gids = str(uid), {gid}
+    folders, path = [], "/"
+    for part in [p for p in pool_path.split("/") if p]:
+        st = os.stat(path) if os.path.isdir(path) else None
+        if st is None:
+            break
+        folders.append(DirFacts(path, st.st_mode, st.st_uid, st.st_gid))
+        path = posixpath.join(path, part)
+    if msg := unreachable_pool(pool_path, folders, uid, frozenset(gids), f"{name} (uid {uid})"):
+        raise VmHostError(msg)

@@ -20,6 +20,12 @@ class VmHostError(Exception):
 def qemu_gid(capabilities_xml: str, domain_type: str) -> int | None:
     """The group id libvirt runs `domain_type` guests as, or None without a DAC model
     (qemu then runs as the daemon's own user, which owns the pool anyway)."""
+    ids = qemu_ids(capabilities_xml, domain_type)
+    return ids[1] if ids else None
+
+
+def qemu_ids(capabilities_xml: str, domain_type: str) -> tuple[int, int] | None:
+    """(uid, gid) libvirt runs `domain_type` guests as (its DAC base label), or None."""
     root = ET.fromstring(capabilities_xml)
     for model in root.iterfind("./host/secmodel"):
         if model.findtext("model") != "dac":
@@ -29,7 +35,7 @@ def qemu_gid(capabilities_xml: str, domain_type: str) -> int | None:
                 m = re.fullmatch(r"\+?(\d+):\+?(\d+)", (label.text or "").strip())
                 if not m:
                     raise VmHostError(f"unexpected libvirt DAC label {label.text!r}")
-                return int(m.group(2))
+                return int(m.group(1)), int(m.group(2))
     return None
 
 

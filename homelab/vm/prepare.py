@@ -27,6 +27,9 @@ def prepare_vm(cfg: VmConfig, dry_run: bool) -> PreparedVm:
     else:
         base_image, notice = image.ensure_base_image(cfg), None
     domain_type = cfg.domain_type or image.detect_domain_type(cfg.uri)
-    return PreparedVm(
-        base_image, domain_type, qemu_gid(host.read_capabilities(cfg.uri), domain_type), notice
-    )
+    capabilities = host.read_capabilities(cfg.uri)
+    if cfg.pool is None:
+        # homelab makes the pool folder: qemu's user must be able to reach it (libvirt's
+        # "Cannot access storage file" at `up` otherwise).
+        host.check_pool_path(cfg.pool_path, capabilities, domain_type)
+    return PreparedVm(base_image, domain_type, qemu_gid(capabilities, domain_type), notice)

@@ -1,7 +1,8 @@
 """A mouse-shaped stack pointed at the simulated host, run through the project's own program.
 
 The stack file is built from the real `Pulumi.mouse.yaml` at test time, with only
-`homelab:ssh` replaced (127.0.0.1, the sim host's port, its pinned host key, the test key),
+`homelab:ssh` replaced (127.0.0.1, the sim host's port, its pinned host key, the test key)
+and the test key as core's `homelab:host.ssh_authorized_keys` (the placeholder is refused),
 so it cannot drift from the real one: same keys, same containers, production checks on.
 Its images are busybox stand-ins tagged with the exact image names of `containers/*.container`,
 each listening on the TCP ports its container publishes (the sim host's containers use the
@@ -49,10 +50,17 @@ def mouse_doc() -> dict[str, Any]:
     return public(yaml.safe_load((REPO / "Pulumi.mouse.yaml").read_text()) or {})
 
 
+def sim_key_line(host: SimHost) -> str:
+    """The sim host's test key, as a public key line (core's only key there, as on FCOS)."""
+    return Path(host.key_path + ".pub").read_text().strip()
+
+
 def e2e_doc(host: SimHost) -> dict[str, Any]:
-    """mouse's stack file with only `homelab:ssh` pointed at the simulated host."""
+    """mouse's stack file with `homelab:ssh` pointed at the simulated host and the test key as
+    core's key in place of the repository's placeholder (which a pushing stack refuses)."""
     doc = mouse_doc()
     assert "homelab:ssh" in doc["config"], "Pulumi.mouse.yaml no longer sets homelab:ssh"
+    doc["config"]["homelab:host"]["ssh_authorized_keys"] = [sim_key_line(host)]
     doc["config"]["homelab:ssh"] = {
         "host": "127.0.0.1",
         "port": host.port,

@@ -45,6 +45,16 @@ class SimHost:
             )
         )
 
+    def fresh_login(self, user: str = "core") -> str:
+        """`whoami` over a NEW SSH connection as `user` with the test key (no shared
+        connection: an open one would hide a lock-out), as root through sudo like the push;
+        PushError (sshd's refusal explained) when the host does not let the key in."""
+        conn = push.Connection(**self.connection(user))
+        rc, out, err = push.run_ssh(conn, "id -un", b"", 30, share=False)
+        if rc != 0:
+            raise push.PushError(f"{user}: exit {rc}: {err.strip()}")
+        return out.strip()
+
     def sh(self, script: str, check: bool = True, stdin: str | None = None) -> str:
         """Run `script` as root on the host. Secret values go in `stdin`, never in `script`
         (it is an argument of ssh and of the host's shell: visible in their process lists)."""

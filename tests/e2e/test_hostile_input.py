@@ -194,7 +194,8 @@ CASES = [
         "unit-crlf-line-endings",
         lambda p: (p / R).write_bytes((p / R).read_bytes().replace(b"\n", b"\r\n")),
         (R, 1),
-        f"lines end in CR LF (Windows line endings); {FIX_CR}",
+        f"lines end in CR LF (Windows line endings); run `homelab quadlet fmt -w {R}` (it "
+        "rewrites them as LF)",
     ),
     Case(
         "unit-nul-in-value",

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import pytest
 
 from homelab.host.system import CORE_KEYS_FILE
-from tests.e2e.mouse_stack import MouseStack, ignition_files, mouse_doc, new_mouse_stack
+from tests.e2e.mouse_stack import MouseStack, ignition_files, new_mouse_stack, sim_key_line
 from tests.e2e.simhost import SimHost, wait_http
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -55,7 +55,7 @@ def test_ignition_has_no_secrets_and_exactly_the_planned_files(ms: MouseStack) -
         got = files[path]
         assert got.data.decode() == f.content, path
         assert (got.mode, got.uid, got.gid) == (f.mode, f.uid, f.gid), path
-    keys = mouse_doc()["config"]["homelab:host"]["ssh_authorized_keys"]
+    keys = [sim_key_line(ms.host)]
     core = next(u for u in doc["passwd"]["users"] if u["name"] == "core")
     assert core["sshAuthorizedKeys"] == keys
     # Data directories live on the pool, which Ignition runs before: not created by it.

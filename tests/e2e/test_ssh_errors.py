@@ -8,6 +8,7 @@ key case against the simulated host's real sshd.
 from __future__ import annotations
 
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,11 @@ def test_unreachable_host_fails_in_one_line(tmp_path: Path) -> None:
     port = closed_port()
     project = project_copy(tmp_path / "project")
     doc = mouse_doc()
+    # A key of the user's own (the placeholder, or a key file that is not there, stops the
+    # preview before any connection: tests/e2e/test_owner_access.py).
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    doc["config"]["homelab:host"]["ssh_authorized_keys"] = [Path(f"{key}.pub").read_text().strip()]
     doc["config"]["homelab:ssh"] = {
         "host": "127.0.0.1",
         "port": port,

@@ -183,6 +183,24 @@ def _no_change(lab: Lab) -> None:
     ]
 
 
+def test_0_pool_path_qemu_cannot_reach_stops_at_preview(lab: Lab) -> None:
+    """Issue 20: a pool under a folder qemu's user cannot enter (pytest's own tmp, 0700) used
+    to pass preview and fail at `up` with libvirt's "Cannot access storage file"."""
+    closed = lab.work / "pool"  # under pytest's root-only tmp
+    assert not os.stat(lab.work.parents[1]).st_mode & 0o001
+    lab.stack.set("homelab:vm.pool_path", str(closed))
+    try:
+        p = lab.stack.preview(check=False)
+    finally:
+        lab.stack.set("homelab:vm.pool_path", str(lab.pool_path))
+    out = p.stdout + p.stderr
+    assert p.returncode != 0, out
+    assert f"homelab:vm.pool_path {closed}: qemu runs as " in out, out
+    assert "`chmod o+x " in out and "Traceback" not in out, out
+    assert not _ours(vmlab.inventory())["pools"]  # nothing reached libvirt
+    lab.stack.preview()  # the reachable pool passes
+
+
 def test_1_up_boots_the_vm_from_the_stacks_ignition(lab: Lab) -> None:
     out = lab.run("up", "--yes")
     last = lab.stack.last_update()

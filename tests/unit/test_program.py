@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import runpy
+import subprocess
 from pathlib import Path
 
 import pulumi
@@ -46,8 +47,18 @@ def program(mocks, monkeypatch):
     return run
 
 
-def test_mouse_registers_host_and_push(program):
-    rec, _ = program("mouse")
+def owner_key(tmp: Path) -> dict:
+    """mouse's settings with a key of the user's own in place of the placeholder."""
+    key = tmp / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    values = StackFiles(REPO)["mouse"].values
+    host = {**values["host"]}
+    host["ssh_authorized_keys"] = [Path(f"{key}.pub").read_text().strip()]
+    return {"host": host, "ssh": {**values["ssh"], "private_key_path": str(key)}}
+
+
+def test_mouse_registers_host_and_push(program, tmp_path):
+    rec, _ = program("mouse", owner_key(tmp_path))
     types = rec.types()
     assert "pulumi-python:dynamic:Resource" in types
     assert not any(t.startswith("libvirt:") for t in types)
@@ -82,6 +93,21 @@ def test_vm_test_registers_host_and_vm(program, monkeypatch):
     assert is_secret(ign.inputs["content"])
     assert is_secret(rec.one("command:local:Command").inputs["stdin"])
     assert "s-value" in unsecret(rec.one("command:local:Command").inputs["stdin"])
+
+
+def test_the_shipped_placeholder_key_stops_mouse_before_any_resource(program, tmp_path):
+    with pytest.raises(pulumi.RunError) as e:
+        program("mouse", {"ssh": {**owner_key(tmp_path)["ssh"]}})
+    line = next(
+        i
+        for i, ln in enumerate((REPO / "Pulumi.mouse.yaml").read_text().splitlines(), 1)
+        if "replace-with-your-key" in ln
+    )
+    msg = str(e.value)
+    assert f"Pulumi.mouse.yaml:{line}: homelab:host.ssh_authorized_keys[0]: " in msg
+    assert "placeholder" in msg
+    # ... and the key the push would connect with is not among the keys it would write.
+    assert "/home/core/.ssh/authorized_keys.d/ignition would no longer hold that key" in msg
 
 
 def test_bad_config_stops_before_any_resource(program):

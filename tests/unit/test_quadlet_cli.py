@@ -391,3 +391,63 @@ def test_fmt_keeps_a_comment_inside_a_continuation_and_the_same_unit(tmp_path):
     before, after = (quadlet_generate({"app.container": t}) for t in (text, out))
     assert not before.messages and not after.messages
     assert after.units() == before.units() and "app.service" in before.units()
+
+
+# --- CR LF line endings (issue 20): podman reads them; fmt normalises, check says so -------
+
+PODMAN_CRLF = Path("/work/wt/shared/peer/podman-quadlet/hostname.pod")
+
+
+def _crlf_pod(tmp_path: Path) -> Path:
+    """podman's own corpus file with CR LF endings (its copy, or the same text when the
+    corpus is not beside this checkout)."""
+    f = tmp_path / "hostname.pod"
+    if PODMAN_CRLF.is_file():
+        f.write_bytes(PODMAN_CRLF.read_bytes())
+    else:
+        f.write_bytes(
+            b"## assert-podman-args --hostname=test-host\r\n\r\n[Pod]\r\nHostName=test-host\r\n"
+        )
+    assert b"\r\n" in f.read_bytes()
+    return f
+
+
+def test_fmt_normalises_crlf_line_endings(tmp_path):
+    f = _crlf_pod(tmp_path)
+    lf = f.read_bytes().replace(b"\r\n", b"\n").decode()
+    proc = _run("fmt", str(f))
+    assert proc.returncode == 0, proc.stderr
+    assert "\r" not in proc.stdout and "HostName=" in proc.stdout
+    assert _run("fmt", "--check", str(f)).returncode == 1  # CR LF is not canonical
+    proc = _run("fmt", "-w", str(f))
+    assert proc.returncode == 0, proc.stderr
+    assert b"\r" not in f.read_bytes()
+    assert f.read_text() == _run("fmt", str(tmp_path / "hostname.pod")).stdout
+    assert [ln for ln in f.read_text().splitlines() if ln.startswith("HostName=")] == [
+        ln for ln in lf.splitlines() if ln.startswith("HostName=")
+    ]
+
+
+def test_check_reports_crlf_at_line_1_with_fmt_as_the_fix(tmp_path):
+    f = _crlf_pod(tmp_path)
+    proc = _run("check", "--no-generator", str(f))
+    assert proc.returncode == 1
+    assert proc.stdout == (
+        f"{f}:1: lines end in CR LF (Windows line endings); run `homelab quadlet fmt -w {f}` "
+        "(it rewrites them as LF)\n"
+    )
+    assert _run("fmt", "-w", str(f)).returncode == 0
+    # What is left is about the pod itself (HostName= is newer than podman 5.4), not CR LF.
+    assert "CR" not in _run("check", "--no-generator", str(f)).stdout
+
+
+def test_a_cr_inside_a_value_stays_refused(tmp_path):
+    f = tmp_path / "x.container"
+    f.write_bytes(
+        b"[Container]\r\nImage=docker.io/a/b:1\rExec=evil\r\n[Service]\r\nRestart=always\r\n"
+    )
+    for args in (("fmt",), ("fmt", "-w"), ("check", "--no-generator")):
+        proc = _run(*args, str(f))
+        assert proc.returncode == 1, args
+        assert f"{f}:2: a carriage return (CR)" in proc.stdout + proc.stderr, args
+    assert b"\r\n" in f.read_bytes()  # never written

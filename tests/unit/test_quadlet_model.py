@@ -124,7 +124,10 @@ def test_new_section_goes_before_install():
 
 def test_rules_on_the_seed_unit():
     u = parse_unit(RUSTFS, F)
-    assert "Restart=on-failure" in (rules.restart(u) or "")
+    # Restart=always restarts a failed container as on-failure does (issue 20: was refused).
+    assert u.restart == "always" and rules.restart(u) is None
+    u.set("Service", "Restart", ["no"])
+    assert "Restart=on-failure (or always)" in (rules.restart(u) or "")
     img = u.image
     assert img is not None and "not pinned" in (rules.unpinned(img) or "")
     assert rules.short_name(img) is None
