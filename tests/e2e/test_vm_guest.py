@@ -214,16 +214,16 @@ def test_2_a_new_container_replaces_the_vm_and_boots_with_it(lab: Lab) -> None:
     lab.run("config", "set", "--path", "homelab:containers.web.enabled", "true")
     lab.run("up", "--yes", "--skip-preview")
     vmguest.renice_domain(NAME)
-    changes = lab.stack.last_update()["resourceChanges"]
-    assert changes.get("replace") == 3 and changes.get("create") == 1, changes  # + web
-    assert vmlab.virsh("domuuid", NAME).strip() != old_uuid
-
     probe = vmguest.wait_probe(console, after_boot=before.boot_id, timeout=BOOT_TIMEOUT)
     paths, services, secrets = _expectations(lab)
     assert "web.service" in services and "/etc/containers/systemd/web.container" in paths
     # A fresh disk: Ignition ran again (a first boot), and the new content is what runs.
-    probe.initramfs_at("first boot: ignition-start")
     assert vmguest.problems(probe, paths, services, secrets) == []
+    probe.initramfs_at("first boot: ignition-start")
+    # The domain, its Ignition and its disk replaced; the web container's resource created.
+    changes = lab.stack.last_update()["resourceChanges"]
+    assert changes.get("replace") == 3 and changes.get("create") == 1, changes
+    assert vmlab.virsh("domuuid", NAME).strip() != old_uuid
     _assert_sent_nothing()
 
 
@@ -242,7 +242,7 @@ def test_4_a_unit_quadlet_rejects_shows_as_a_failed_service(lab: Lab) -> None:
         if f["path"] == "/etc/containers/systemd/navidrome.container":
             f["contents"] = {"source": "data:," + urllib.parse.quote(broken)}
     path = lab.work / "broken.ign"
-    path.write_text(json.dumps(ign))
+    path.write_text(json.dumps(ign, separators=(",", ":")))  # as butane writes it
     path.chmod(0o600)
     probe = vmguest.parse(vmguest.boot_direct(path, lab.work, timeout=BOOT_TIMEOUT))
     assert probe is not None
