@@ -361,8 +361,8 @@ class StackConfig(Strict):
     )
     base_stack: str | None = Field(
         None,
-        description="Inherit that stack's `host` and `containers`, then override them here "
-        "(vm-test: `mouse`).",
+        description="Inherit that stack's `host`, `containers` and `push`, then override them "
+        "here (vm-test: `mouse`); `ssh` and `vm` are never inherited.",
     )
 
     @field_validator("containers")
