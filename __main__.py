@@ -63,7 +63,6 @@ host = Host(cfg.host.hostname, HostArgs(plan=plan, secrets=secrets))
 pulumi.export("hostname", host.hostname)
 pulumi.export("mode", cfg.mode)
 pulumi.export("containers", {c.name: c.image for c in plan.containers})
-pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
 if cfg.vm is not None and base_image is not None:
@@ -82,7 +81,8 @@ elif cfg.ssh is not None:
         cfg.host.hostname,
         HostPushArgs(fileset=plan.fileset, ssh=cfg.ssh, push=cfg.push, secrets=secrets),
     )
+    # Short on purpose: `pulumi up` prints every output at its end. The manifest and the
+    # hashes are in `homelab build`.
     pulumi.export("generation", pushed.generation)
-    pulumi.export("applied_at", pushed.applied_at)
-    pulumi.export("pushed_hashes", pushed.hashes)
+    pulumi.export("last_push", pushed.last_push)
     pulumi.export("drift", pushed.drift)

@@ -5,16 +5,24 @@ so the provider process imports this module: the project directory must be on sy
 which it is because the engine starts providers in the project directory). All the work is
 in `homelab.push`; this file maps it onto check/diff/create/update/read.
 
-- check: ONE SSH connection reads the live state; the drift (path -> what differs) is put
-  into the checked inputs as `drift`, so `pulumi preview --diff` shows every drifted path.
-- diff: changes iff there is drift (or push settings changed); no connection.
+What the engine shows (`pulumi preview --diff`) is the inputs that changed, so the bulky ones
+stay out of sight: the manifest and the file contents are secret inputs (one `[secret]` line;
+the detail is in `homelab build`), and `files_sha256`, one hash over the manifest and every
+non-secret file's content, shows that they changed. The readable part is `plan`.
+
+- check: ONE SSH connection reads the live state. Into the checked inputs go `drift` (the
+  host against what homelab last pushed), `in_sync` (the host already is the stack) and, in
+  a preview, `plan` (what `up` would change, as text).
+- diff: changes iff the host is not in sync, has drifted, or push settings changed; no
+  connection.
 - create/update: ONE SSH connection pushes the new generation (homelab/push/remote/apply.sh).
-- read (`pulumi refresh`): the live hashes and drift.
+- read (`pulumi refresh`): the live hashes and drift into the outputs.
 - delete: leaves the host as it is (data and running services are never removed by a delete).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +41,7 @@ from pulumi.dynamic import (
 )
 
 from homelab import push
+from homelab.manifest import sha256
 from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
 
 if TYPE_CHECKING:
@@ -68,10 +77,17 @@ def _desired(props: Mapping[str, Any]) -> push.Desired:
 
 
 def _old_state(props: Mapping[str, Any]) -> bool:
-    """Pushed before the one manifest form: {files, dirs, links, units, quadlet_dir}, modes
-    as numbers, no Quadlet extensions. Such state needs one update to carry on (it applies
-    nothing: there is a generation, and without drift nothing is pushed)."""
-    return "quadlet_exts" not in props
+    """Pushed by an older homelab (before `files_sha256`; before that, the manifest form
+    {files, dirs, links, units, quadlet_dir}). Such state needs one update to carry on (it
+    applies nothing when the host already is the stack)."""
+    return "files_sha256" not in props or "quadlet_exts" not in props
+
+
+def files_sha256(manifest: Mapping[str, Any], contents: Mapping[str, str]) -> str:
+    """One hash over the manifest and every non-secret file's content: the visible sign of a
+    change to either (secret files are left out: a digest of a secret is not shown)."""
+    plain = {p: sha256(c) for p, c in sorted(contents.items())}
+    return sha256(json.dumps([manifest, plain], sort_keys=True))
 
 
 class HostPushProvider(ResourceProvider):
@@ -87,6 +103,7 @@ class HostPushProvider(ResourceProvider):
         news = dict(news)
         # Not kept: only says whether this run is a preview (see `plan` below).
         preview = bool(news.pop("preview", True))
+        news.pop("live_generation", None)  # kept by older homelab versions
         if not _known(news):
             return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
         conn, desired = self._parts(news)
@@ -100,34 +117,36 @@ class HostPushProvider(ResourceProvider):
             # A check failure is shown by the engine as one line; an exception would add
             # the provider's traceback to it.
             return CheckResult(news, [CheckFailure("", str(exc))])
-        news["drift"] = push.compute_drift(desired, hashes, live)
-        news["live_generation"] = live.generation
+        drift = push.compute_drift(live)
+        news["in_sync"] = not push.differences(desired, hashes, live) and not drift
         secret_files = news.get("secret_contents") or {}
-        # Shown by `pulumi preview --diff` (a checked input, like drift). The engine shows a
-        # changed input as a line diff against the state's copy, so a real `up` stores only
-        # the plan's head there: the next preview shows the new plan alone, every line added.
-        news["plan"] = (
-            render_plan(desired, news["contents"], hashes, live, secret_strings(secret_files))
-            if preview
-            else PLAN_HEAD
-        )
+        # `drift` and `plan` are shown by `pulumi preview --diff` (checked inputs): the engine
+        # shows a changed input against the state's copy, so a real `up` stores an empty drift
+        # and only the plan's head there: the next preview shows its own drift and plan alone.
+        if preview:
+            news["drift"] = drift
+            news["plan"] = render_plan(
+                desired, news["contents"], hashes, live, secret_strings(secret_files)
+            )
+        else:
+            news["drift"] = {}
+            news["plan"] = PLAN_HEAD
         return CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if not _known(news.get("drift", _UNKNOWN)):
+        if not _known(news.get("in_sync", _UNKNOWN)):
             return DiffResult(changes=True)
         changed = [k for k in _SETTINGS if olds.get(k) != news.get(k)]
-        return DiffResult(
-            changes=bool(news["drift"]) or bool(changed) or _old_state(olds), replaces=[]
-        )
+        todo = not news["in_sync"] or bool(news.get("drift"))
+        return DiffResult(changes=todo or bool(changed) or _old_state(olds), replaces=[])
 
-    def _push(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _push(self, props: dict[str, Any], in_sync: bool = False) -> dict[str, Any]:
         conn, desired = self._parts(props)
         secrets = props.get("secret_contents") or {}
         hashes = self._hashes(props)
-        drift = props.get("drift") or {}
         outs = dict(props)
-        if drift or not props.get("generation"):
+        if not in_sync or not props.get("generation"):
+            started_at = time.monotonic()
             res = push.apply(
                 conn,
                 desired,
@@ -142,8 +161,8 @@ class HostPushProvider(ResourceProvider):
                 restarted=res.restarted,
                 started=res.started,
                 stopped=res.stopped,
+                seconds=round(time.monotonic() - started_at, 1),
             )
-        outs["healed"] = drift
         outs["drift"] = {}
         outs["plan"] = PLAN_HEAD
         outs.update(_split_hashes(desired, hashes))
@@ -155,19 +174,28 @@ class HostPushProvider(ResourceProvider):
         return CreateResult(f"{conn.host}:{conn.port}", self._push(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        kept = ("generation", "applied_at", "restarted", "started", "stopped")
+        kept = ("generation", "applied_at", "restarted", "started", "stopped", "seconds")
         news = {**news, **{k: olds.get(k) for k in kept}}
-        return UpdateResult(self._push(news))
+        # In sync and not drifted: only settings (or an older state's form) changed.
+        quiet = bool(news.get("in_sync")) and not news.get("drift")
+        return UpdateResult(self._push(news, in_sync=quiet))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn, desired = self._parts(props)
         live = push.read_live(conn, desired)
         outs = dict(props)
-        outs["drift"] = push.compute_drift(desired, self._hashes(props), live)
-        outs["live_generation"] = live.generation
+        outs["drift"] = push.compute_drift(live)
         outs["plan"] = PLAN_HEAD
+        outs.pop("live_generation", None)
         outs.update(
-            _split_hashes(desired, {p: f.sha256 for p, f in live.files.items() if f is not None})
+            _split_hashes(
+                desired,
+                {
+                    p: f.sha256
+                    for p, f in live.files.items()
+                    if f is not None and p in desired.manifest
+                },
+            )
         )
         return ReadResult(id_, outs)
 
@@ -191,8 +219,10 @@ class _HostPushResource(Resource):
     hashes: pulumi.Output[dict[str, str]]
     secret_hashes: pulumi.Output[dict[str, str]]
     drift: pulumi.Output[dict[str, str]]
-    healed: pulumi.Output[dict[str, str]]
     restarted: pulumi.Output[list[str]]
+    started: pulumi.Output[list[str]]
+    stopped: pulumi.Output[list[str]]
+    seconds: pulumi.Output[float]
 
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None
@@ -204,11 +234,11 @@ class _HostPushResource(Resource):
                 "hashes",
                 "secret_hashes",
                 "drift",
-                "healed",
                 "restarted",
                 "started",
                 "stopped",
-                "live_generation",
+                "seconds",
+                "in_sync",
                 "plan",
             )
         )
@@ -234,6 +264,7 @@ class HostPush(pulumi.ComponentResource):
     hashes: pulumi.Output[dict[str, str]]
     secret_hashes: pulumi.Output[dict[str, str]]
     drift: pulumi.Output[dict[str, str]]
+    last_push: pulumi.Output[dict[str, Any]]
 
     def __init__(
         self, name: str, args: HostPushArgs, opts: pulumi.ResourceOptions | None = None
@@ -244,13 +275,17 @@ class HostPush(pulumi.ComponentResource):
             pulumi.Output.all(**args.secrets).apply(lambda vals: push.secret_contents(fs, vals))
         )
         desired = push.Desired.of(fs)
+        contents = push.plain_contents(fs)
         props: dict[str, Any] = {
             "connection": args.ssh.model_dump(),
-            "manifest": desired.manifest,
+            "files_sha256": files_sha256(desired.manifest, contents),
+            # Secret so that the engine shows one `[secret]` line, not every path and file
+            # (not because they hold secrets: `homelab build` shows them all).
+            "manifest": pulumi.Output.secret(desired.manifest),
             "units": list(desired.units),
             "quadlet_dir": desired.quadlet_dir,
             "quadlet_exts": list(desired.quadlet_exts),
-            "contents": push.plain_contents(fs),
+            "contents": pulumi.Output.secret(contents),
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
@@ -261,7 +296,12 @@ class HostPush(pulumi.ComponentResource):
             props,
             pulumi.ResourceOptions(
                 parent=self,
-                additional_secret_outputs=["secret_contents", "secret_hashes"],
+                additional_secret_outputs=[
+                    "manifest",
+                    "contents",
+                    "secret_contents",
+                    "secret_hashes",
+                ],
                 # Deleting the resource never touches the host (see HostPushProvider.delete).
                 retain_on_delete=True,
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
@@ -272,6 +312,10 @@ class HostPush(pulumi.ComponentResource):
         self.hashes = res.hashes
         self.secret_hashes = res.secret_hashes
         self.drift = res.drift
+        # What the last push did on the host, for `pulumi up`'s closing outputs.
+        self.last_push = pulumi.Output.all(
+            res.generation, res.applied_at, res.seconds, res.restarted, res.started, res.stopped
+        ).apply(lambda v: last_push(*v))
         # Drift is known during preview (the checked inputs): say it loudly.
         self.drift.apply(_warn_drift)
         self.register_outputs(
@@ -281,8 +325,27 @@ class HostPush(pulumi.ComponentResource):
                 "hashes": self.hashes,
                 "secret_hashes": self.secret_hashes,
                 "drift": self.drift,
+                "last_push": self.last_push,
             }
         )
+
+
+def last_push(
+    generation: str | None,
+    at: str | None,
+    seconds: float | None,
+    restarted: list[str] | None,
+    started: list[str] | None,
+    stopped: list[str] | None,
+) -> dict[str, Any]:
+    """generation, when, how long, and the units restarted/started/stopped (those present)."""
+    out: dict[str, Any] = {"generation": generation or "", "at": at or ""}
+    if seconds is not None:
+        out["seconds"] = seconds
+    for k, v in (("restarted", restarted), ("started", started), ("stopped", stopped)):
+        if v:
+            out[k] = " ".join(v)
+    return out
 
 
 def _warn_drift(drift: Mapping[str, str] | None) -> None:
