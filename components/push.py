@@ -17,12 +17,16 @@ non-secret file's content, shows that they changed. The readable part is `plan`.
   connection.
 - create/update: ONE SSH connection pushes the new generation (homelab/push/remote/apply.sh).
 - read (`pulumi refresh`): the live hashes and drift into the outputs.
-- delete: leaves the host as it is (data and running services are never removed by a delete).
+- delete: leaves the host as it is (data and running services are never removed by a delete)
+  and says so in one line (`_tell_engine`).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -199,9 +203,38 @@ class HostPushProvider(ResourceProvider):
         )
         return ReadResult(id_, outs)
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        # Deliberately nothing: removing the stack must not take a production host down.
-        return None
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        # Deliberately nothing on the host: removing the stack must not take a production
+        # host down. It says so, since the engine's summary only says "deleted".
+        _tell_engine(delete_notice(id_, props.get("manifest") or {}))
+
+
+def delete_notice(id_: str, manifest: Mapping[str, Any]) -> str:
+    """The one line `pulumi destroy` (or a replace) prints for a pushed host."""
+    from homelab.manifest import dirs
+
+    data = [p for p, _ in dirs(manifest)]
+    where = f", its data stays in {os.path.commonpath(data)}" if data else ""
+    return (
+        f"homelab: host {id_} left as it is, a delete never touches it: its units keep running, "
+        f"its files stay (linked from {push.CURRENT}){where}"
+    )
+
+
+def _tell_engine(message: str) -> None:
+    """One info line in pulumi's output from the provider's process, through the engine's
+    Log call (the engine's address is a provider's first argument). A dynamic provider has no
+    other way: what it prints goes to the engine's debug log."""
+    addr = sys.argv[1] if len(sys.argv) > 1 else ""
+    if not re.fullmatch(r"(127\.0\.0\.1|localhost|\[::1\]):\d+", addr):
+        return  # not under the engine (a unit test)
+    import grpc
+    from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
+
+    with grpc.insecure_channel(addr) as channel:
+        engine_pb2_grpc.EngineStub(channel).Log(
+            engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message), timeout=10
+        )
 
 
 def _split_hashes(desired: push.Desired, hashes: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -302,8 +335,8 @@ class HostPush(pulumi.ComponentResource):
                     "secret_contents",
                     "secret_hashes",
                 ],
-                # Deleting the resource never touches the host (see HostPushProvider.delete).
-                retain_on_delete=True,
+                # No retain_on_delete: the engine would then skip the provider's delete, which
+                # touches nothing on the host and says so (`pulumi destroy` prints it).
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
             ),
         )

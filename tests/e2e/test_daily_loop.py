@@ -138,3 +138,20 @@ def test_5_only_drift_a_stopped_unit_then_healed(ms: MouseStack) -> None:
     ms.stack.run("refresh", "--yes")
     assert ms.stack.outputs()["drift"] == {}
     ms.stack.preview("--expect-no-changes")
+
+
+def test_6_destroy_says_the_host_keeps_running(ms: MouseStack) -> None:
+    host = ms.host
+    gen, inv = host.current_generation(), host.invocations(*UNITS)
+    paths = ms.managed_paths()
+    tree = host.tree(paths)
+    d = ms.stack.run("destroy", "--yes")
+    said = [ln.strip() for ln in text(d).splitlines() if ln.strip().startswith("homelab: host")]
+    assert said and said[0] == (
+        f"homelab: host 127.0.0.1:{host.port} left as it is, a delete never touches it: its "
+        "units keep running, its files stay (linked from /etc/homelab/current), its data "
+        "stays in /var/tank/services"
+    ), text(d)
+    assert host.current_generation() == gen and host.invocations(*UNITS) == inv
+    assert host.tree(paths) == tree
+    assert all(host.unit(u)["ActiveState"] == "active" for u in UNITS)
