@@ -23,6 +23,7 @@ non-secret file's content, shows that they changed. The readable part is `plan`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -231,7 +232,8 @@ def _tell_engine(message: str) -> None:
     import grpc
     from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
 
-    with grpc.insecure_channel(addr) as channel:
+    with grpc.insecure_channel(addr) as channel, contextlib.suppress(grpc.RpcError):
+        # A lost message must never fail the delete itself.
         engine_pb2_grpc.EngineStub(channel).Log(
             engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message), timeout=10
         )
