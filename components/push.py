@@ -5,10 +5,12 @@ so the provider process imports this module: the project directory must be on sy
 which it is because the engine starts providers in the project directory). All the work is
 in `homelab.push`; this file maps it onto check/diff/create/update/read.
 
-What the engine shows (`pulumi preview --diff`) is the inputs that changed, so the bulky ones
-stay out of sight: the manifest and the file contents are secret inputs (one `[secret]` line;
-the detail is in `homelab build`), and `files_sha256`, one hash over the manifest and every
-non-secret file's content, shows that they changed. The readable part is `plan`.
+What the engine shows (`pulumi preview --diff`) is every input of a changed resource, so the
+bulky ones stay out of sight: the connection, manifest, file contents, units and Quadlet
+extensions travel in ONE secret input, `desired` (one `[secret]` line; the detail is in
+`homelab build`); `ssh` shows every connection setting on one line and `files_sha256`, one
+hash over the manifest and every non-secret file's content, shows that they changed. The
+readable part is `plan`.
 
 - check: ONE SSH connection reads the live state. Into the checked inputs go `drift` (the
   host against what homelab last pushed), `in_sync` (the host already is the stack) and, in
@@ -56,7 +58,10 @@ if TYPE_CHECKING:
     from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-_SETTINGS = ("connection", "health_timeout", "settle")
+_SETTINGS = ("ssh", "health_timeout", "settle")
+# In the one secret input `desired` (one `[secret]` line in `pulumi preview --diff`): the
+# bulk, and what never changes by itself.
+_DESIRED = ("connection", "manifest", "contents", "units", "quadlet_dir", "quadlet_exts")
 
 
 def _known(v: Any) -> bool:
@@ -65,6 +70,11 @@ def _known(v: Any) -> bool:
     if isinstance(v, list):
         return all(_known(x) for x in v)
     return v != _UNKNOWN
+
+
+def _view(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs with `desired` unpacked (the provider reads them flat)."""
+    return {**props, **(props.get("desired") or {})}
 
 
 def _desired(props: Mapping[str, Any]) -> push.Desired:
@@ -85,7 +95,16 @@ def _old_state(props: Mapping[str, Any]) -> bool:
     """Pushed by an older homelab (before `files_sha256`; before that, the manifest form
     {files, dirs, links, units, quadlet_dir}). Such state needs one update to carry on (it
     applies nothing when the host already is the stack)."""
-    return "files_sha256" not in props or "quadlet_exts" not in props
+    return "desired" not in props
+
+
+def ssh_line(ssh: Mapping[str, Any]) -> str:
+    """homelab:ssh as one line: user@host:port, the pinned key, the private key, sudo."""
+    key = ssh.get("private_key_path") or "ssh-agent"
+    sudo = {None: "sudo unless root", True: "sudo", False: "no sudo"}[ssh.get("sudo")]
+    return (
+        f"{ssh['user']}@{ssh['host']}:{ssh['port']} host_key {ssh['host_key']}, key {key}, {sudo}"
+    )
 
 
 def files_sha256(manifest: Mapping[str, Any], contents: Mapping[str, str]) -> str:
@@ -97,11 +116,12 @@ def files_sha256(manifest: Mapping[str, Any], contents: Mapping[str, str]) -> st
 
 class HostPushProvider(ResourceProvider):
     def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, push.Desired]:
-        return push.Connection.from_props(props["connection"]), _desired(props)
+        return push.Connection.from_props(_view(props)["connection"]), _desired(_view(props))
 
     def _hashes(self, props: Mapping[str, Any]) -> dict[str, str]:
+        flat = _view(props)
         return push.desired_hashes(
-            _desired(props).manifest, props["contents"], props.get("secret_contents") or {}
+            _desired(flat).manifest, flat["contents"], flat.get("secret_contents") or {}
         )
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -131,7 +151,7 @@ class HostPushProvider(ResourceProvider):
         if preview:
             news["drift"] = drift
             news["plan"] = render_plan(
-                desired, news["contents"], hashes, live, secret_strings(secret_files)
+                desired, _view(news)["contents"], hashes, live, secret_strings(secret_files)
             )
         else:
             news["drift"] = {}
@@ -155,7 +175,7 @@ class HostPushProvider(ResourceProvider):
             res = push.apply(
                 conn,
                 desired,
-                props["contents"],
+                _view(props)["contents"],
                 secrets,
                 int(props["health_timeout"]),
                 int(props["settle"]),
@@ -175,7 +195,7 @@ class HostPushProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = dict(props, generation="")
-        conn = push.Connection.from_props(props["connection"])
+        conn = push.Connection.from_props(_view(props)["connection"])
         return CreateResult(f"{conn.host}:{conn.port}", self._push(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
@@ -207,7 +227,7 @@ class HostPushProvider(ResourceProvider):
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         # Deliberately nothing on the host: removing the stack must not take a production
         # host down. It says so, since the engine's summary only says "deleted".
-        _tell_engine(delete_notice(id_, props.get("manifest") or {}))
+        _tell_engine(delete_notice(id_, _view(props).get("manifest") or {}))
 
 
 def delete_notice(id_: str, manifest: Mapping[str, Any]) -> str:
@@ -311,16 +331,23 @@ class HostPush(pulumi.ComponentResource):
         )
         desired = push.Desired.of(fs)
         contents = push.plain_contents(fs)
+        ssh = args.ssh.model_dump()
         props: dict[str, Any] = {
-            "connection": args.ssh.model_dump(),
+            # Every connection setting, on one line, so a change shows as one.
+            "ssh": ssh_line(ssh),
             "files_sha256": files_sha256(desired.manifest, contents),
-            # Secret so that the engine shows one `[secret]` line, not every path and file
-            # (not because they hold secrets: `homelab build` shows them all).
-            "manifest": pulumi.Output.secret(desired.manifest),
-            "units": list(desired.units),
-            "quadlet_dir": desired.quadlet_dir,
-            "quadlet_exts": list(desired.quadlet_exts),
-            "contents": pulumi.Output.secret(contents),
+            # Secret so that the engine shows one `[secret]` line, not every path, file and
+            # Quadlet extension (not because they hold secrets: `homelab build` shows them).
+            "desired": pulumi.Output.secret(
+                {
+                    "connection": ssh,
+                    "manifest": desired.manifest,
+                    "contents": contents,
+                    "units": list(desired.units),
+                    "quadlet_dir": desired.quadlet_dir,
+                    "quadlet_exts": list(desired.quadlet_exts),
+                }
+            ),
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
@@ -331,12 +358,7 @@ class HostPush(pulumi.ComponentResource):
             props,
             pulumi.ResourceOptions(
                 parent=self,
-                additional_secret_outputs=[
-                    "manifest",
-                    "contents",
-                    "secret_contents",
-                    "secret_hashes",
-                ],
+                additional_secret_outputs=["desired", "secret_contents", "secret_hashes"],
                 # No retain_on_delete: the engine would then skip the provider's delete, which
                 # touches nothing on the host and says so (`pulumi destroy` prints it).
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),

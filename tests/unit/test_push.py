@@ -22,7 +22,7 @@ from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from pydantic import ValidationError
 
-from components.push import HostPushProvider, files_sha256
+from components.push import HostPushProvider, files_sha256, ssh_line
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import SshConfig
@@ -491,13 +491,16 @@ def provider_inputs(fs: FileSet, secrets: dict[str, str] | None = None) -> dict:
     ssh = SshConfig(host="mouse.lan", host_key=HK)
     contents = push.plain_contents(fs)
     return {
-        "connection": ssh.model_dump(),
+        "ssh": ssh_line(ssh.model_dump()),
         "files_sha256": files_sha256(d.manifest, contents),
-        "manifest": d.manifest,
-        "units": list(d.units),
-        "quadlet_dir": d.quadlet_dir,
-        "quadlet_exts": list(d.quadlet_exts),
-        "contents": contents,
+        "desired": {
+            "connection": ssh.model_dump(),
+            "manifest": d.manifest,
+            "units": list(d.units),
+            "quadlet_dir": d.quadlet_dir,
+            "quadlet_exts": list(d.quadlet_exts),
+            "contents": contents,
+        },
         "secret_contents": push.secret_contents(fs, secrets or {"pw": "hunter2"}),
         "health_timeout": 30,
         "settle": 1,
@@ -512,7 +515,7 @@ def up_check(p: HostPushProvider, olds: dict, inputs: dict) -> dict:
 def test_provider_diff_is_the_host_against_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     fs = fileset()
     inputs = provider_inputs(fs)
-    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    host = FakeHost(monkeypatch, {**inputs["desired"]["contents"], **inputs["secret_contents"]})
     p = HostPushProvider()
     olds = p.create(inputs).outs
     same = p.check(olds, inputs).inputs
@@ -582,11 +585,13 @@ def test_provider_state_from_before_the_one_manifest_form(
     # says what to do.
     fs = fileset()
     inputs = provider_inputs(fs)
-    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    host = FakeHost(monkeypatch, {**inputs["desired"]["contents"], **inputs["secret_contents"]})
     p = HostPushProvider()
     old_manifest = {"files": {}, "dirs": {}, "links": {}, "units": [], "quadlet_dir": "/q"}
+    flat = {k: v for k, v in inputs.items() if k != "desired"}
     olds = {
-        **{k: v for k, v in inputs.items() if k not in ("units", "quadlet_dir", "quadlet_exts")},
+        **flat,
+        **{k: v for k, v in inputs["desired"].items() if k not in ("units", "quadlet_dir")},
         "manifest": old_manifest,
         "generation": "g-old",
         "drift": {},
@@ -597,7 +602,7 @@ def test_provider_state_from_before_the_one_manifest_form(
     assert news["drift"] == {} and p.diff("id", olds, news).changes
     outs = p.update("id", olds, news).outs
     assert host.applied == [] and outs["generation"] == "g-old"
-    assert outs["manifest"] == inputs["manifest"]
+    assert outs["desired"] == inputs["desired"]
     assert not p.diff("id", outs, p.check(outs, inputs).inputs).changes
     assert p.read("id", outs).outs["drift"] == {}
 
@@ -614,17 +619,20 @@ def test_one_byte_in_any_managed_file_of_mouse_is_an_update(
     plan = load("mouse", REPO, StackFiles(REPO))
     fs = plan.fileset
     inputs = provider_inputs(fs, dict.fromkeys(plan.config.secret_names(), "s3cr3t-value"))
-    FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    plain, secret = inputs["desired"]["contents"], inputs["secret_contents"]
+    FakeHost(monkeypatch, {**plain, **secret})
     p = HostPushProvider()
     olds = p.create(inputs).outs
     assert not p.diff("id", olds, p.check(olds, inputs).inputs).changes
-    paths = [*inputs["contents"], *inputs["secret_contents"]]
-    assert len(paths) >= 7
-    for path in paths:
-        key = "contents" if path in inputs["contents"] else "secret_contents"
-        text = inputs[key][path]
-        news = {**inputs, key: {**inputs[key], path: text[:-1] + chr(ord(text[-1]) ^ 1)}}
-        if key == "contents":
-            news["files_sha256"] = files_sha256(news["manifest"], news["contents"])
+    assert len([*plain, *secret]) >= 7
+    for path in [*plain, *secret]:
+        text = {**plain, **secret}[path]
+        edited = text[:-1] + chr(ord(text[-1]) ^ 1)
+        if path in plain:
+            desired = {**inputs["desired"], "contents": {**plain, path: edited}}
+            news = {**inputs, "desired": desired}
+            news["files_sha256"] = files_sha256(desired["manifest"], desired["contents"])
             assert news["files_sha256"] != inputs["files_sha256"], path
+        else:
+            news = {**inputs, "secret_contents": {**secret, path: edited}}
         assert p.diff("id", olds, p.check(olds, news).inputs).changes, path
