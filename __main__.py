@@ -62,7 +62,6 @@ host = Host(
 pulumi.export("hostname", host.hostname)
 pulumi.export("mode", cfg.mode)
 pulumi.export("containers", {c.name: c.image for c in layout.containers})
-pulumi.export("files", host.files)
 pulumi.export("ignition", host.ignition)
 
 if cfg.vm is not None and vm is not None:
@@ -79,7 +78,8 @@ if cfg.vm is not None and vm is not None:
     pulumi.export("ssh_command", test_vm.ssh_command)
     pulumi.export("console_log", test_vm.console_log)
 elif pushed is not None:
+    # Short on purpose: `pulumi up` prints every output at its end. The manifest and the
+    # hashes are in `homelab build`.
     pulumi.export("generation", pushed.generation)
-    pulumi.export("applied_at", pushed.applied_at)
-    pulumi.export("pushed_hashes", pushed.hashes)
+    pulumi.export("last_push", pushed.last_push)
     pulumi.export("drift", pushed.drift)

@@ -73,7 +73,9 @@ class Host(pulumi.ComponentResource):
             f"{name}-ignition",
             create=BUTANE_SCRIPT,
             interpreter=["/bin/sh", "-c"],
-            stdin=butane_text,
+            # Secret: the engine then shows one `[secret]` line for a changed Butane, not the
+            # whole YAML (`homelab build` writes it). It changes iff the file set does.
+            stdin=butane_text.apply(pulumi.Output.secret),
             # Never echo the Ignition: the engine masks secret config values only verbatim,
             # and Ignition URL-encodes them (`a/b` -> `a%2Fb`). Errors (stderr) still show.
             logging=command.local.Logging.STDERR,

@@ -5,16 +5,30 @@ so the provider process imports this module: the project directory must be on sy
 which it is because the engine starts providers in the project directory). All the work is
 in `homelab.push`; this file maps it onto check/diff/create/update/read.
 
-- check: ONE SSH connection reads the live state; the drift (path -> what differs) is put
-  into the checked inputs as `drift`, so `pulumi preview --diff` shows every drifted path.
-- diff: changes iff there is drift (or push settings changed); no connection.
+What the engine shows (`pulumi preview --diff`) is every input of a changed resource, so the
+bulky ones stay out of sight: the connection, manifest, file contents, units and Quadlet
+extensions travel in ONE secret input, `desired` (one `[secret]` line; the detail is in
+`homelab build`); `ssh` shows every connection setting on one line and `files_sha256`, one
+hash over the manifest and every non-secret file's content, shows that they changed. The
+readable part is `plan`.
+
+- check: ONE SSH connection reads the live state. Into the checked inputs go `drift` (the
+  host against what homelab last pushed), `in_sync` (the host already is the stack) and, in
+  a preview, `plan` (what `up` would change, as text).
+- diff: changes iff the host is not in sync, has drifted, or push settings changed; no
+  connection.
 - create/update: ONE SSH connection pushes the new generation (homelab/push/remote/apply.sh).
-- read (`pulumi refresh`): the live hashes and drift.
-- delete: leaves the host as it is (data and running services are never removed by a delete).
+- read (`pulumi refresh`): the live hashes and drift into the outputs.
+- delete: leaves the host as it is (data and running services are never removed by a delete)
+  and says so in one line (`_tell_engine`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import re
 import sys
 import time
 from collections.abc import Mapping
@@ -34,6 +48,7 @@ from pulumi.dynamic import (
 )
 
 from homelab import push
+from homelab.manifest import sha256
 from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
 
 if TYPE_CHECKING:
@@ -43,7 +58,10 @@ if TYPE_CHECKING:
     from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-_SETTINGS = ("connection", "health_timeout", "settle")
+_SETTINGS = ("ssh", "health_timeout", "settle", "confirm")
+# In the one secret input `desired` (one `[secret]` line in `pulumi preview --diff`): the
+# bulk, and what never changes by itself.
+_DESIRED = ("connection", "manifest", "contents", "units", "quadlet_dir", "quadlet_exts")
 
 
 def _known(v: Any) -> bool:
@@ -52,6 +70,11 @@ def _known(v: Any) -> bool:
     if isinstance(v, list):
         return all(_known(x) for x in v)
     return v != _UNKNOWN
+
+
+def _view(props: Mapping[str, Any]) -> dict[str, Any]:
+    """The inputs with `desired` unpacked (the provider reads them flat)."""
+    return {**props, **(props.get("desired") or {})}
 
 
 def _desired(props: Mapping[str, Any]) -> push.Desired:
@@ -69,10 +92,26 @@ def _desired(props: Mapping[str, Any]) -> push.Desired:
 
 
 def _old_state(props: Mapping[str, Any]) -> bool:
-    """Pushed before the one manifest form: {files, dirs, links, units, quadlet_dir}, modes
-    as numbers, no Quadlet extensions. Such state needs one update to carry on (it applies
-    nothing: there is a generation, and without drift nothing is pushed)."""
-    return "quadlet_exts" not in props
+    """Pushed by an older homelab (before `files_sha256`; before that, the manifest form
+    {files, dirs, links, units, quadlet_dir}). Such state needs one update to carry on (it
+    applies nothing when the host already is the stack)."""
+    return "desired" not in props
+
+
+def ssh_line(ssh: Mapping[str, Any]) -> str:
+    """homelab:ssh as one line: user@host:port, the pinned key, the private key, sudo."""
+    key = ssh.get("private_key_path") or "ssh-agent"
+    sudo = {None: "sudo unless root", True: "sudo", False: "no sudo"}[ssh.get("sudo")]
+    return (
+        f"{ssh['user']}@{ssh['host']}:{ssh['port']} host_key {ssh['host_key']}, key {key}, {sudo}"
+    )
+
+
+def files_sha256(manifest: Mapping[str, Any], contents: Mapping[str, str]) -> str:
+    """One hash over the manifest and every non-secret file's content: the visible sign of a
+    change to either (secret files are left out: a digest of a secret is not shown)."""
+    plain = {p: sha256(c) for p, c in sorted(contents.items())}
+    return sha256(json.dumps([manifest, plain], sort_keys=True))
 
 
 class PushFailed(Exception):
@@ -92,17 +131,19 @@ def _fail(exc: push.PushError) -> PushFailed:
 
 class HostPushProvider(ResourceProvider):
     def _parts(self, props: Mapping[str, Any]) -> tuple[push.Connection, push.Desired]:
-        return push.Connection.from_props(props["connection"]), _desired(props)
+        return push.Connection.from_props(_view(props)["connection"]), _desired(_view(props))
 
     def _hashes(self, props: Mapping[str, Any]) -> dict[str, str]:
+        flat = _view(props)
         return push.desired_hashes(
-            _desired(props).manifest, props["contents"], props.get("secret_contents") or {}
+            _desired(flat).manifest, flat["contents"], flat.get("secret_contents") or {}
         )
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         news = dict(news)
         # Not kept: only says whether this run is a preview (see `plan` below).
         preview = bool(news.pop("preview", True))
+        news.pop("live_generation", None)  # kept by older homelab versions
         if not _known(news):
             return CheckResult(news, [])  # preview with unknown inputs: nothing to compare yet
         conn, desired = self._parts(news)
@@ -116,39 +157,41 @@ class HostPushProvider(ResourceProvider):
             # A check failure is shown by the engine as one line; an exception would add
             # the provider's traceback to it.
             return CheckResult(news, [CheckFailure("", str(exc))])
-        news["drift"] = push.compute_drift(desired, hashes, live)
-        news["live_generation"] = live.generation
+        drift = push.compute_drift(live)
+        news["in_sync"] = not push.differences(desired, hashes, live) and not drift
         secret_files = news.get("secret_contents") or {}
-        # Shown by `pulumi preview --diff` (a checked input, like drift). The engine shows a
-        # changed input as a line diff against the state's copy, so a real `up` stores only
-        # the plan's head there: the next preview shows the new plan alone, every line added.
-        news["plan"] = (
-            render_plan(desired, news["contents"], hashes, live, secret_strings(secret_files))
-            if preview
-            else PLAN_HEAD
-        )
+        # `drift` and `plan` are shown by `pulumi preview --diff` (checked inputs): the engine
+        # shows a changed input against the state's copy, so a real `up` stores an empty drift
+        # and only the plan's head there: the next preview shows its own drift and plan alone.
+        if preview:
+            news["drift"] = drift
+            news["plan"] = render_plan(
+                desired, _view(news)["contents"], hashes, live, secret_strings(secret_files)
+            )
+        else:
+            news["drift"] = {}
+            news["plan"] = PLAN_HEAD
         return CheckResult(news, [])
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        if not _known(news.get("drift", _UNKNOWN)):
+        if not _known(news.get("in_sync", _UNKNOWN)):
             return DiffResult(changes=True)
         changed = [k for k in _SETTINGS if olds.get(k) != news.get(k)]
-        return DiffResult(
-            changes=bool(news["drift"]) or bool(changed) or _old_state(olds), replaces=[]
-        )
+        todo = not news["in_sync"] or bool(news.get("drift"))
+        return DiffResult(changes=todo or bool(changed) or _old_state(olds), replaces=[])
 
-    def _push(self, props: dict[str, Any]) -> dict[str, Any]:
+    def _push(self, props: dict[str, Any], in_sync: bool = False) -> dict[str, Any]:
         conn, desired = self._parts(props)
         secrets = props.get("secret_contents") or {}
         hashes = self._hashes(props)
-        drift = props.get("drift") or {}
         outs = dict(props)
-        if drift or not props.get("generation"):
+        if not in_sync or not props.get("generation"):
+            started_at = time.monotonic()
             try:
                 res = push.apply(
                     conn,
                     desired,
-                    props["contents"],
+                    _view(props)["contents"],
                     secrets,
                     int(props["health_timeout"]),
                     int(props["settle"]),
@@ -166,8 +209,8 @@ class HostPushProvider(ResourceProvider):
                 restarted=res.restarted,
                 started=res.started,
                 stopped=res.stopped,
+                seconds=round(time.monotonic() - started_at, 1),
             )
-        outs["healed"] = drift
         outs["drift"] = {}
         outs["plan"] = PLAN_HEAD
         outs.update(_split_hashes(desired, hashes))
@@ -175,29 +218,68 @@ class HostPushProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         props = dict(props, generation="")
-        conn = push.Connection.from_props(props["connection"])
+        conn = push.Connection.from_props(_view(props)["connection"])
         return CreateResult(f"{conn.host}:{conn.port}", self._push(props))
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        kept = ("generation", "applied_at", "restarted", "started", "stopped")
+        kept = ("generation", "applied_at", "restarted", "started", "stopped", "seconds")
         news = {**news, **{k: olds.get(k) for k in kept}}
-        return UpdateResult(self._push(news))
+        # In sync and not drifted: only settings (or an older state's form) changed.
+        quiet = bool(news.get("in_sync")) and not news.get("drift")
+        return UpdateResult(self._push(news, in_sync=quiet))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         conn, desired = self._parts(props)
         live = push.read_live(conn, desired)
         outs = dict(props)
-        outs["drift"] = push.compute_drift(desired, self._hashes(props), live)
-        outs["live_generation"] = live.generation
+        outs["drift"] = push.compute_drift(live)
         outs["plan"] = PLAN_HEAD
+        outs.pop("live_generation", None)
         outs.update(
-            _split_hashes(desired, {p: f.sha256 for p, f in live.files.items() if f is not None})
+            _split_hashes(
+                desired,
+                {
+                    p: f.sha256
+                    for p, f in live.files.items()
+                    if f is not None and p in desired.manifest
+                },
+            )
         )
         return ReadResult(id_, outs)
 
-    def delete(self, _id: str, _props: dict[str, Any]) -> None:
-        # Deliberately nothing: removing the stack must not take a production host down.
-        return None
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        # Deliberately nothing on the host: removing the stack must not take a production
+        # host down. It says so, since the engine's summary only says "deleted".
+        _tell_engine(delete_notice(id_, _view(props).get("manifest") or {}))
+
+
+def delete_notice(id_: str, manifest: Mapping[str, Any]) -> str:
+    """The one line `pulumi destroy` (or a replace) prints for a pushed host."""
+    from homelab.manifest import dirs
+
+    data = [p for p, _ in dirs(manifest)]
+    where = f", its data stays in {os.path.commonpath(data)}" if data else ""
+    return (
+        f"homelab: host {id_} left as it is, a delete never touches it: its units keep running, "
+        f"its files stay (linked from {push.CURRENT}){where}"
+    )
+
+
+def _tell_engine(message: str) -> None:
+    """One info line in pulumi's output from the provider's process, through the engine's
+    Log call (the engine's address is a provider's first argument). A dynamic provider has no
+    other way: what it prints goes to the engine's debug log."""
+    addr = sys.argv[1] if len(sys.argv) > 1 else ""
+    if not re.fullmatch(r"(127\.0\.0\.1|localhost|\[::1\]):\d+", addr):
+        return  # not under the engine (a unit test)
+    import grpc
+    from pulumi.runtime.proto import engine_pb2, engine_pb2_grpc
+
+    with grpc.insecure_channel(addr) as channel, contextlib.suppress(grpc.RpcError):
+        # A lost message must never fail the delete itself.
+        engine_pb2_grpc.EngineStub(channel).Log(
+            engine_pb2.LogRequest(severity=engine_pb2.INFO, message=message), timeout=10
+        )
 
 
 def _split_hashes(desired: push.Desired, hashes: Mapping[str, str]) -> dict[str, dict[str, str]]:
@@ -215,8 +297,10 @@ class _HostPushResource(Resource):
     hashes: pulumi.Output[dict[str, str]]
     secret_hashes: pulumi.Output[dict[str, str]]
     drift: pulumi.Output[dict[str, str]]
-    healed: pulumi.Output[dict[str, str]]
     restarted: pulumi.Output[list[str]]
+    started: pulumi.Output[list[str]]
+    stopped: pulumi.Output[list[str]]
+    seconds: pulumi.Output[float]
 
     def __init__(
         self, name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None
@@ -228,11 +312,11 @@ class _HostPushResource(Resource):
                 "hashes",
                 "secret_hashes",
                 "drift",
-                "healed",
                 "restarted",
                 "started",
                 "stopped",
-                "live_generation",
+                "seconds",
+                "in_sync",
                 "plan",
             )
         )
@@ -258,6 +342,7 @@ class HostPush(pulumi.ComponentResource):
     hashes: pulumi.Output[dict[str, str]]
     secret_hashes: pulumi.Output[dict[str, str]]
     drift: pulumi.Output[dict[str, str]]
+    last_push: pulumi.Output[dict[str, Any]]
 
     def __init__(
         self, name: str, args: HostPushArgs, opts: pulumi.ResourceOptions | None = None
@@ -268,13 +353,24 @@ class HostPush(pulumi.ComponentResource):
             pulumi.Output.all(**args.secrets).apply(lambda vals: push.secret_contents(fs, vals))
         )
         desired = push.Desired.of(fs)
+        contents = push.plain_contents(fs)
+        ssh = args.ssh.model_dump()
         props: dict[str, Any] = {
-            "connection": args.ssh.model_dump(),
-            "manifest": desired.manifest,
-            "units": list(desired.units),
-            "quadlet_dir": desired.quadlet_dir,
-            "quadlet_exts": list(desired.quadlet_exts),
-            "contents": push.plain_contents(fs),
+            # Every connection setting, on one line, so a change shows as one.
+            "ssh": ssh_line(ssh),
+            "files_sha256": files_sha256(desired.manifest, contents),
+            # Secret so that the engine shows one `[secret]` line, not every path, file and
+            # Quadlet extension (not because they hold secrets: `homelab build` shows them).
+            "desired": pulumi.Output.secret(
+                {
+                    "connection": ssh,
+                    "manifest": desired.manifest,
+                    "contents": contents,
+                    "units": list(desired.units),
+                    "quadlet_dir": desired.quadlet_dir,
+                    "quadlet_exts": list(desired.quadlet_exts),
+                }
+            ),
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
@@ -286,9 +382,9 @@ class HostPush(pulumi.ComponentResource):
             props,
             pulumi.ResourceOptions(
                 parent=self,
-                additional_secret_outputs=["secret_contents", "secret_hashes"],
-                # Deleting the resource never touches the host (see HostPushProvider.delete).
-                retain_on_delete=True,
+                additional_secret_outputs=["desired", "secret_contents", "secret_hashes"],
+                # No retain_on_delete: the engine would then skip the provider's delete, which
+                # touches nothing on the host and says so (`pulumi destroy` prints it).
                 custom_timeouts=pulumi.CustomTimeouts(create="30m", update="30m"),
             ),
         )
@@ -297,6 +393,10 @@ class HostPush(pulumi.ComponentResource):
         self.hashes = res.hashes
         self.secret_hashes = res.secret_hashes
         self.drift = res.drift
+        # What the last push did on the host, for `pulumi up`'s closing outputs.
+        self.last_push = pulumi.Output.all(
+            res.generation, res.applied_at, res.seconds, res.restarted, res.started, res.stopped
+        ).apply(lambda v: last_push(*v))
         # Drift is known during preview (the checked inputs): say it loudly.
         self.drift.apply(_warn_drift)
         self.register_outputs(
@@ -306,8 +406,27 @@ class HostPush(pulumi.ComponentResource):
                 "hashes": self.hashes,
                 "secret_hashes": self.secret_hashes,
                 "drift": self.drift,
+                "last_push": self.last_push,
             }
         )
+
+
+def last_push(
+    generation: str | None,
+    at: str | None,
+    seconds: float | None,
+    restarted: list[str] | None,
+    started: list[str] | None,
+    stopped: list[str] | None,
+) -> dict[str, Any]:
+    """generation, when, how long, and the units restarted/started/stopped (those present)."""
+    out: dict[str, Any] = {"generation": generation or "", "at": at or ""}
+    if seconds is not None:
+        out["seconds"] = seconds
+    for k, v in (("restarted", restarted), ("started", started), ("stopped", stopped)):
+        if v:
+            out[k] = " ".join(v)
+    return out
 
 
 def _warn_drift(drift: Mapping[str, str] | None) -> None:

@@ -8,6 +8,8 @@ walking up to Pulumi.yaml."""
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 from importlib import metadata
 
 from homelab.cli import build, day2, docs, quadlet, stackfile
@@ -35,4 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     stackfile.add_subcommands(sub)
     day2.add_subcommands(sub)
     args = ap.parse_args(argv)
-    return int(args.func(args))
+    try:
+        rc = int(args.func(args))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader left (`homelab status mouse | head -1`): that is not an error of ours.
+        # Point stdout at /dev/null so the interpreter's final flush cannot raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return rc

@@ -241,6 +241,12 @@ def main_build(args: argparse.Namespace) -> int:
         f"{len(fs.links)} links under root/; {args.stack}.bu, {args.stack}.ign (0600), "
         "manifest.json"
     )
+    off = not_enabled(layout.config, project_of(args))
+    if off:
+        print(
+            f"left out (not enabled in {args.stack}): {', '.join(off)}; enable one with "
+            f"`pulumi config set -s {args.stack} --path containers.NAME.enabled true`"
+        )
     if left_out:
         print(
             f"not written: {', '.join(left_out)} (secret values, kept out of this stack's "
@@ -249,6 +255,12 @@ def main_build(args: argparse.Namespace) -> int:
     elif secret:
         print(f"secret values written, 0600: {', '.join(secret)}")
     return 0
+
+
+def not_enabled(cfg: StackConfig, project_dir: Path) -> list[str]:
+    """Containers the stack knows (its config, or a file in containers/) but does not deploy."""
+    files = {p.stem for p in (project_dir / "containers").glob("*.container")}
+    return sorted((files | set(cfg.containers)) - set(cfg.enabled))
 
 
 def load_for_build(stack: str, project_dir: Path, files: StackFiles | None = None) -> StackConfig:
@@ -262,10 +274,18 @@ def load_for_build(stack: str, project_dir: Path, files: StackFiles | None = Non
 
 def main_secrets(args: argparse.Namespace) -> int:
     try:
-        cfg = load_for_build(args.stack, project_of(args))
+        files = StackFiles(project_of(args))
+        cfg = load_for_build(args.stack, project_of(args), files)
     except (ConfigError, BuildError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    for name in cfg.secret_names():
-        print(name)
+    # Set = the stack file holds an encrypted value for it (read without decrypting it).
+    config = files[args.stack].config
+    names = cfg.secret_names()
+    w = max((len(n) for n in names), default=0)
+    for name in names:
+        entry = config.get(f"{NAMESPACE}:{name}")
+        is_set = isinstance(entry, dict) and "secure" in entry
+        how = "set" if is_set else f"NOT SET: pulumi config set --secret -s {args.stack} {name}"
+        print(f"{name:<{w}}  {how}")
     return 0

@@ -89,6 +89,8 @@ def main_generations(args: argparse.Namespace) -> int:
                 notes.append("current")
             if g.name.endswith(".failed"):
                 notes.append("failed its health gate, rolled back")
+            if g.name == "000000-empty":
+                notes.append("the host before homelab; not a rollback target")
             if g.rollback_of:
                 notes.append(f"rollback to {g.rollback_of}")
             note = f"  ({'; '.join(notes)})" if notes else ""

@@ -71,10 +71,25 @@ def quadlet_check(
         bad += len(problems)
         if not problems:
             clean.append(path)
+        if cfg is not None and path.suffix == ".container":
+            name = path.name.removesuffix(".container")
+            if name not in cfg.enabled:
+                how = "enabled: false" if name in cfg.containers else "not in it"
+                print(
+                    f"{path}: note: container {name!r} is not enabled in stack {cfg.stack} "
+                    f"(homelab:containers.{name}: {how}): `build`/`up` leave it out",
+                    file=sys.stderr,
+                )
     if generator:
         for folder in sorted({p.parent for p in clean}):
             bad += _generator_stage(folder, [p for p in clean if p.parent == folder])
+    if not bad:
+        print(f"{_count(files)} OK", file=sys.stderr)
     return 1 if bad else 0
+
+
+def _count(files: list[Path]) -> str:
+    return f"{len(files)} file{'' if len(files) == 1 else 's'}"
 
 
 def _stack(stack: str, project: Path) -> tuple[StackConfig, StackFiles]:
@@ -132,6 +147,7 @@ def quadlet_fmt(files: list[Path], write: bool, check: bool, diff: bool) -> int:
     """Canonical text: printed, listed (--check), shown as a diff (--diff) or written in
     place (-w). A file with any parse error is reported (every error) and never written."""
     status = 0
+    changed = 0
     for path in files:
         try:
             raw = read_file(
@@ -175,6 +191,7 @@ def quadlet_fmt(files: list[Path], write: bool, check: bool, diff: bool) -> int:
                     status = 1
                     continue
                 print(f"formatted {path}", file=sys.stderr)
+                changed += 1
         elif not diff:
             if _is_stdout(path):
                 print(
@@ -185,6 +202,8 @@ def quadlet_fmt(files: list[Path], write: bool, check: bool, diff: bool) -> int:
                 )
                 return 2
             sys.stdout.write(new)
+    if write and status == 0:
+        print(f"{_count(files)} OK ({changed} reformatted)", file=sys.stderr)
     return status
 
 

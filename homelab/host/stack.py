@@ -4,7 +4,7 @@ values, and for the line of every key a problem names.
 
 The program takes its own values from the Pulumi runtime instead (so `pulumi config set` and
 `--config` work); a stack named in `homelab:base_stack` has its non-secret `host` and
-`containers` and `push` merged under this stack's (vm-test mirrors mouse this way).
+`containers` (and `push`) merged under this stack's (vm-test mirrors mouse this way).
 """
 
 from __future__ import annotations
@@ -37,8 +37,10 @@ from homelab.inputs import (
 from homelab.stackyaml import load_yaml
 from homelab.vm.config import VmConfig
 
-# `push` too: a child stack that pushes checks health and confirms as its base does.
+# What a stack takes from its base_stack: what the host IS (and how its pushes are judged);
+# never where it is deployed (`ssh`, `vm`) nor `base_stack` itself (no chains).
 INHERITED = ("host", "containers", "push")
+NOT_INHERITED = ("ssh", "vm", "base_stack")
 Keys = tuple[str | int, ...]
 
 
@@ -228,8 +230,7 @@ def load_stack_config(
             msg = f"no stack file Pulumi.{base}.yaml to inherit"
         if msg:
             raise ConfigError([files.problem(stacks, ("base_stack",), msg)])
-        # The host's description and how a push judges it are inherited; where it is
-        # deployed (ssh, vm) is not.
+        # The host's description and push settings are inherited; where it is deployed is not.
         inherited = {k: v for k, v in files[base].values.items() if k in INHERITED}
         stacks.append(base)
         _check_values(files, stacks, inherited)

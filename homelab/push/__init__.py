@@ -6,7 +6,8 @@ is POSIX sh (remote/*.sh) because Fedora CoreOS has no python. See docs/PUSH.md.
 The flow, one module each:
 - `desired`: what the host must have (the FileSet's manifest, `homelab.manifest`, with its
   units and Quadlet dir), exact hashes, generation id, the tar;
-- `live`: one SSH command reads what the host has (remote/read.sh); `compute_drift` compares;
+- `live`: one SSH command reads what the host has (remote/read.sh); `compute_drift` compares
+  it with what was last pushed (drift), `differences` with the stack (what `up` changes);
 - `apply`: one SSH command sends the generation and applies it (remote/apply.sh);
 - `ssh`: the pinned-key transport both use, sharing one connection per `pulumi up`;
 - `transport`: the effects (every SSH command, the socket dir); the modules above are pure.
@@ -40,7 +41,9 @@ from homelab.push.live import (
     READ_COMMAND,
     LiveFile,
     LiveState,
+    Pushed,
     compute_drift,
+    differences,
     drift_summary,
     parse_live,
     read_script,
@@ -77,6 +80,7 @@ __all__ = [
     "LiveFile",
     "LiveState",
     "PushError",
+    "Pushed",
     "apply",
     "apply_outcome",
     "build_tar",
@@ -85,6 +89,7 @@ __all__ = [
     "confirm_generation",
     "control_path",
     "desired_hashes",
+    "differences",
     "drift_summary",
     "generation_id",
     "known_hosts_line",

@@ -88,7 +88,13 @@ def generations(conn: Connection) -> list[Generation]:
 def logs(conn: Connection, unit: str, lines: int) -> str:
     if not UNIT.fullmatch(unit):
         raise PushError(f"not a unit name: {unit!r}")
-    return _query(conn, f"logs {shlex.quote(unit)} {int(lines)}")
+    out = _query(conn, f"logs {shlex.quote(unit)} {int(lines)}")
+    if out.startswith("X\tno-unit\n"):
+        managed = [ln.split("\t", 1)[1] for ln in out.splitlines() if ln.startswith("U\t")]
+        raise PushError(
+            f"no unit {unit} on {conn.host}; the managed units: {', '.join(managed) or 'none'}"
+        )
+    return out
 
 
 def rollback_tar() -> bytes:

@@ -40,4 +40,5 @@ class Rec:
     OLD_UNIT: Final = "OU"  # OU unit of the live generation
     CONTENT: Final = "C"  # C  path base64 (a changed non-secret file's live text)
     KEPT: Final = "N"  # N  a kept generation: name mtime rollback-of
+    PUSHED: Final = "W"  # W  a row of the live generation's manifest.tsv (Row kinds follow)
     ARMED: Final = "A"  # A  GEN PREV DEADLINE: a switch not yet confirmed (confirm-or-revert)

@@ -1,5 +1,10 @@
-"""What is on the host now (one `sh -s` over SSH running remote/read.sh) and the drift
-between that and the desired manifest."""
+"""What is on the host now (one `sh -s` over SSH running remote/read.sh), and the two
+comparisons made from it (pure):
+
+- `compute_drift`: DRIFT, the host differs from what homelab last pushed (the live
+  generation's manifest, read from the host): a hand edit, a stopped unit, a loosened mode;
+- `differences`: what `pulumi up` would change, the host against the stack's desired state
+  (drift and the stack's own pending change alike). The plan shows it; drift never does."""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from dataclasses import dataclass, field
 
 from homelab.manifest import dirs, files, links, mode, owner
 from homelab.push.desired import Desired
-from homelab.push.kinds import Rec
+from homelab.push.kinds import Rec, Row
 from homelab.push.places import CURRENT, REMOTE_DIR
 
 READ_COMMAND = "sh -s"
@@ -25,6 +30,18 @@ class LiveFile:
     uid: int
     gid: int
     linked: str  # link | plain | other
+
+
+@dataclass
+class Pushed:
+    """What homelab last pushed: the live generation's manifest.tsv (sent by read.sh as W
+    rows). `files`: path -> (mode, uid, gid, sha256)."""
+
+    files: dict[str, tuple[int, int, int, str]] = field(default_factory=dict)
+    dirs: dict[str, tuple[int, int, int]] = field(default_factory=dict)
+    links: dict[str, str] = field(default_factory=dict)
+    units: list[str] = field(default_factory=list)
+    secret: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -41,6 +58,7 @@ class LiveState:
     texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
     rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
     armed: list[str] = field(default_factory=list)  # GEN, PREV, DEADLINE: not yet confirmed
+    pushed: Pushed | None = None  # None: homelab never pushed to this host
 
 
 def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
@@ -54,6 +72,7 @@ def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None)
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
     calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
+    calls.append("pushed")
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
 
 
@@ -92,6 +111,8 @@ def parse_live(text: str) -> LiveState:
             live.armed = rec[1:]
         elif kind == Rec.OLD_UNIT:
             live.old_units.append(rec[1])
+        elif kind == Rec.PUSHED:
+            _pushed_row(live, rec[1:])
         elif kind == Rec.CONTENT:
             # Not text: the plan then says only that it differs.
             with contextlib.suppress(binascii.Error, UnicodeDecodeError):
@@ -99,20 +120,37 @@ def parse_live(text: str) -> LiveState:
     return live
 
 
-def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) -> dict[str, str]:
-    """Each drifted item -> what differs. Keys are host paths, or `unit:NAME`.
+def _pushed_row(live: LiveState, rec: list[str]) -> None:
+    """One row of the live generation's manifest.tsv (apply.sh's kinds)."""
+    pushed = live.pushed = live.pushed or Pushed()
+    kind = rec[0]
+    if kind == Row.FILE and len(rec) >= 6:
+        pushed.files[rec[1]] = (int(rec[2], 8), int(rec[3]), int(rec[4]), rec[5])
+    elif kind == Row.DIR and len(rec) >= 5:
+        pushed.dirs[rec[1]] = (int(rec[2], 8), int(rec[3]), int(rec[4]))
+    elif kind == Row.LINK and len(rec) >= 3:
+        pushed.links[rec[1]] = rec[2]
+    elif kind == Row.UNIT and len(rec) >= 2:
+        pushed.units.append(rec[1])
+    elif kind == Row.SECRET and len(rec) >= 2:
+        pushed.secret.add(rec[1])
+
+
+def differences(desired: Desired, hashes: Mapping[str, str], live: LiveState) -> dict[str, str]:
+    """What `pulumi up` changes: each item where the host differs from the stack -> how.
+    Keys are host paths, or `unit:NAME`. Empty: the host is the stack, nothing to push.
 
     Secret files never show hashes (they would leak a digest of the secret into the output).
     """
-    drift: dict[str, str] = {}
+    out: dict[str, str] = {}
     m = desired.manifest
     for path, f in files(m):
         lf = live.files.get(path)
         if path in live.wrong_type:
-            drift[path] = "not a regular file"
+            out[path] = "not a regular file"
             continue
         if lf is None:
-            drift[path] = "missing"
+            out[path] = "missing"
             continue
         why = []
         if lf.sha256 != hashes[path]:
@@ -127,42 +165,118 @@ def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) 
         if lf.linked != "link":
             why.append(f"not linked to {CURRENT}/root{path}")
         if why:
-            drift[path] = "; ".join(why)
+            out[path] = "; ".join(why)
     for path, d in dirs(m):
         ld = live.dirs.get(path)
         if ld is None:
-            drift[path] = "directory missing"
+            out[path] = "directory missing"
         elif ld != (mode(d), *owner(d)):
-            drift[path] = (
+            out[path] = (
                 f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, want {mode(d):04o} {d['owner']}"
             )
     for path, target in links(m):
         lt = live.links.get(path)
         if lt != target:
-            drift[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+            out[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
     managed = {p for p, _ in files(m)}
+    was = set(live.pushed.files) if live.pushed is not None else set()
     for q in sorted(live.quadlets):
-        if q not in managed:
-            drift[q] = "unmanaged Quadlet file"
+        if q not in managed and q not in was:
+            out[q] = "unmanaged Quadlet file"
+    if live.pushed is not None:
+        for path in sorted(set(live.pushed.files) - managed):
+            if live.files.get(path) is not None:
+                out.setdefault(path, "no longer in the stack")
     for u in desired.units:
         state = live.units.get(u, "")
         if state != "active":
-            drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
+            out[f"unit:{u}"] = f"not active ({state or 'unknown'})"
+    for u in sorted(set(live.old_units) - set(desired.units)):
+        if live.units.get(u, "") not in ("inactive", "failed", ""):
+            out[f"unit:{u}"] = "no longer in the stack"
+    for u in sorted(set(live.pending)):
+        out.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    if live.rolled_back:
+        out["rollback"] = _rollback_note(live.rolled_back)
+    if live.armed:
+        out["confirm"] = _armed_note(live.armed)
+    return out
+
+
+def compute_drift(live: LiveState) -> dict[str, str]:
+    """DRIFT: each item where the host differs from what homelab last pushed -> how (keys as
+    in `differences`). The stack's own pending change is not drift: it is the plan. Before
+    the first push nothing was pushed, so nothing has drifted."""
+    drift: dict[str, str] = {}
+    pushed = live.pushed
+    if pushed is not None:
+        for path, (fmode, uid, gid, sha) in sorted(pushed.files.items()):
+            lf = live.files.get(path)
+            if path in live.wrong_type:
+                drift[path] = "not a regular file"
+                continue
+            if lf is None:
+                drift[path] = "missing"
+                continue
+            why = []
+            if lf.sha256 != sha:
+                if path in pushed.secret:
+                    why.append("content differs")
+                else:
+                    why.append(f"content differs (live {lf.sha256[:12]}, pushed {sha[:12]})")
+            if lf.mode != fmode:
+                why.append(f"mode {lf.mode:04o}, pushed {fmode:04o}")
+            if (lf.uid, lf.gid) != (uid, gid):
+                why.append(f"owner {lf.uid}:{lf.gid}, pushed {uid}:{gid}")
+            if lf.linked != "link":
+                why.append(f"not linked to {CURRENT}/root{path}")
+            if why:
+                drift[path] = "; ".join(why)
+        for path, facts in sorted(pushed.dirs.items()):
+            ld = live.dirs.get(path)
+            if ld is None:
+                drift[path] = "directory missing"
+            elif ld != facts:
+                drift[path] = (
+                    f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, "
+                    f"pushed {facts[0]:04o} {facts[1]}:{facts[2]}"
+                )
+        for path, target in sorted(pushed.links.items()):
+            lt = live.links.get(path)
+            if lt != target:
+                drift[path] = (
+                    "symlink missing" if lt is None else f"symlink -> {lt}, pushed {target}"
+                )
+        for q in sorted(live.quadlets):
+            if q not in pushed.files:
+                drift[q] = "unmanaged Quadlet file"
+        for u in sorted(set(pushed.units)):
+            state = live.units.get(u, "")
+            if state != "active":
+                drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
-    if live.armed:
-        gen, prev, _ = [*live.armed, "?", "?", "?"][:3]
-        drift["confirm"] = (
-            f"generation {gen} was never confirmed: the host goes back to {prev} by itself "
-            "unless a push confirms it; `pulumi up` does"
-        )
     if live.rolled_back:
-        gen, replaced, when = [*live.rolled_back, "?", "?", "?"][:3]
-        drift["rollback"] = (
-            f"`homelab rollback` at {when} made {gen} live again in place of {replaced}; "
-            "`pulumi up` brings the host back to the stack"
-        )
+        drift["rollback"] = _rollback_note(live.rolled_back)
+    if live.armed:
+        drift["confirm"] = _armed_note(live.armed)
     return drift
+
+
+def _rollback_note(rolled_back: list[str]) -> str:
+    gen, replaced, when = [*rolled_back, "?", "?", "?"][:3]
+    return (
+        f"`homelab rollback` at {when} made {gen} live again in place of {replaced}; "
+        "`pulumi up` brings the host back to the stack"
+    )
+
+
+def _armed_note(armed: list[str]) -> str:
+    gen, prev, _ = [*armed, "?", "?", "?"][:3]
+    return (
+        f"generation {gen} was never confirmed: the host goes back to {prev} by itself "
+        "unless a push confirms it; `pulumi up` does"
+    )
 
 
 def drift_summary(drift: Mapping[str, str]) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from homelab.manifest import files
 from homelab.push.desired import Desired
-from homelab.push.live import LiveState
+from homelab.push.live import LiveState, differences
 
 MASK = "********"
 # The plan's first line, and all a real `up` stores (see components/push.py): the engine shows
@@ -70,6 +70,25 @@ def render_plan(
             tofile=f"{path} (after up)",
         )
         parts.append("".join(ln if ln.endswith("\n") else ln + "\n" for ln in diff))
+    # Everything else `up` changes (modes, owners, links, directories, files it removes or
+    # moves aside): file contents are in the diffs above, units in `units:` below.
+    other = []
+    for item, why in differences(desired, hashes, live).items():
+        if item.startswith("unit:"):
+            continue
+        # Before the first push no file is a link yet; linking them all is what a first
+        # push does, not news.
+        rest = [
+            w
+            for w in why.split("; ")
+            if not w.startswith("content differs")
+            and not (live.pushed is None and w.startswith("not linked"))
+        ]
+        if rest and rest != ["missing"]:
+            other.append(f"  {item}: {'; '.join(rest)}\n")
+    if other:
+        parts.append("also:\n")
+        parts += other
     actions = unit_actions(desired, hashes, live)
     if actions:
         parts.append("units:\n")

@@ -19,10 +19,32 @@ class Connection(Protocol):
     def port(self) -> int: ...
     @property
     def user(self) -> str: ...
+    @property
+    def host_key(self) -> str: ...
 
 
 _FINGERPRINT = re.compile(r"key sent by the remote host is\s+(SHA256:\S+?)\.?\s*$", re.M)
 _NOT_ACCESSIBLE = re.compile(r"Identity file (.+) not accessible")
+
+
+# Words in the key data of the placeholders shipped in stack files (Pulumi.mouse.yaml's
+# `...AAAAIReplaceWithMouseHostKeyFromSshKeyscanXXXXXX`): 11 chosen letters never occur in a
+# real key's random base64 by chance (64^-11).
+PLACEHOLDER_WORDS = ("replacewith", "placeholder")
+
+
+def host_key_problem(conn: Connection) -> str | None:
+    """Why the pinned host_key is no host's key (a placeholder), or None. Checked before
+    connecting: such a key could only ever look like "another host key", and the advice for
+    that (a reinstalled host) would mislead."""
+    data = conn.host_key.partition(" ")[2]
+    if not any(w in data.lower() for w in PLACEHOLDER_WORDS):
+        return None
+    return (
+        f"homelab:ssh host_key is the placeholder {conn.host_key[:44]}..., not {conn.host}'s "
+        f"key; nothing was sent. Put the host's own key there: `ssh-keyscan -p {conn.port} "
+        f"-t ed25519 {conn.host}` (or /etc/ssh/ssh_host_ed25519_key.pub on the host)"
+    )
 
 
 def explain_ssh_failure(conn: Connection, err: str) -> str:

@@ -64,6 +64,10 @@ def run_ssh(
 ) -> tuple[int, str, str]:
     """One SSH command (over the shared connection when `share`). Returns (exit code, stdout,
     stderr); 255 is ssh's own failure."""
+    from homelab.push.sshfail import explain_ssh_failure, host_key_problem
+
+    if problem := host_key_problem(conn):
+        raise PushError(problem)
     with tempfile.TemporaryDirectory(prefix="homelab-ssh-") as tmp:
         kh = Path(tmp, "known_hosts")
         kh.write_text(known_hosts_line(conn))
@@ -85,8 +89,6 @@ def run_ssh(
             raise PushError(f"ssh {conn.user}@{conn.host}:{conn.port} timed out") from exc
     out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     if p.returncode == 255 and not out:
-        from homelab.push.sshfail import explain_ssh_failure
-
         raise PushError(explain_ssh_failure(conn, err))
     return p.returncode, out, err
 

@@ -188,3 +188,65 @@ def test_wrong_host_key_is_one_line(ms: MouseStack) -> None:
         f"homelab status {STACK}: 127.0.0.1 port {host.port} presented a host key other than "
         "the pinned homelab:ssh host_key"
     ), p.stderr
+
+
+def test_status_into_a_closed_pipe_is_no_traceback(ms: MouseStack) -> None:
+    # `homelab status STACK | head -1`, made deterministic: the reader is gone before the
+    # first write.
+    for _ in range(3):
+        p = subprocess.Popen(
+            [str(REPO / ".venv" / "bin" / "homelab"), "status", STACK],
+            cwd=ms.project,
+            env=ms.stack.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert p.stdout is not None
+        p.stdout.close()
+        _, err = p.communicate(timeout=120)
+        assert (p.returncode, err) == (0, ""), err
+
+
+def test_logs_of_an_unknown_unit_fails_and_lists_the_managed_ones(ms: MouseStack) -> None:
+    p = homelab(ms, "logs", STACK, "nosuch")
+    assert (p.returncode, p.stdout) == (1, ""), p
+    assert p.stderr == (
+        f"homelab logs {STACK}: no unit nosuch.service on 127.0.0.1; the managed units: "
+        "netdata.service, rustfs.service\n"
+    )
+    # A unit the host has but homelab does not manage still has its journal.
+    assert homelab(ms, "logs", STACK, "sshd", "-n", "1").returncode == 0
+
+
+def test_rollback_to_the_host_before_homelab_is_refused_clearly(ms: MouseStack) -> None:
+    host = ms.host
+    assert "000000-empty" in host_generations(host)
+    gens = ok(homelab(ms, "generations", STACK))
+    assert "000000-empty" in gens and "(the host before homelab; not a rollback target)" in gens
+    gen, inv = host.current_generation(), host.invocations(*UNITS)
+    p = homelab(ms, "rollback", STACK, "000000-empty")
+    assert (p.returncode, p.stdout) == (1, ""), p
+    assert "000000-empty is the host before homelab's first push, not a rollback target" in (
+        p.stderr
+    )
+    assert "/etc/homelab/generations/000000-empty/root" in p.stderr
+    assert host.current_generation() == gen and host.invocations(*UNITS) == inv
+
+
+def test_the_placeholder_host_key_is_refused_as_a_placeholder(ms: MouseStack) -> None:
+    host = ms.host
+    # The key Pulumi.mouse.yaml ships with.
+    placeholder = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIReplaceWithMouseHostKeyFromSshKeyscanXXXXXX"
+    ms.stack.set("homelab:ssh.host_key", placeholder)
+    got: list[subprocess.CompletedProcess[str]] = []
+    try:
+        conns = host.connections_during(lambda: got.append(homelab(ms, "status", STACK)))
+    finally:
+        ms.stack.set("homelab:ssh.host_key", host.host_key)
+    p = got[0]
+    assert (p.returncode, p.stdout) == (1, ""), p
+    assert len(p.stderr.splitlines()) == 1, p.stderr
+    assert "host_key is the placeholder" in p.stderr and "reinstalled" not in p.stderr
+    assert f"ssh-keyscan -p {host.port} -t ed25519 127.0.0.1" in p.stderr
+    assert conns == 0

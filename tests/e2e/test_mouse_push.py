@@ -78,7 +78,10 @@ def test_1_first_up_brings_the_host_to_the_plan(ms: MouseStack) -> None:
     out = ms.stack.outputs()
     assert out["generation"] == host.current_generation()
     assert out["drift"] == {}
-    assert set(out["pushed_hashes"]) == {p for p in paths if not p.startswith("/etc/homelab/env/")}
+    # What `up` did, in its closing outputs: the first push (re)starts every unit.
+    last = out["last_push"]
+    assert last["generation"] == host.current_generation()
+    assert sorted(f"{last.get('restarted', '')} {last.get('started', '')}".split()) == list(UNITS)
     # The secret env file: root 0600; the container got its values as podman secrets.
     assert host.stat("/etc/homelab/env/rustfs.env") == "600:0:0"
     got = host.sh("podman exec rustfs sh -c 'echo $RUSTFS_ACCESS_KEY:$RUSTFS_SECRET_KEY'")
@@ -142,7 +145,7 @@ def test_5_drift_is_shown_by_preview_and_refresh_and_healed_by_up(ms: MouseStack
     )
     expected = {
         "/etc/containers/systemd/rustfs.container": "content differs",
-        "/etc/homelab/env/rustfs.env": "mode 0666, want 0600",
+        "/etc/homelab/env/rustfs.env": "mode 0666, pushed 0600",
         "/etc/hostname": "missing",
         "/etc/containers/systemd/stray.container": "unmanaged Quadlet file",
     }

@@ -248,7 +248,7 @@ def test_data_survives_every_destructive_operation(ms: MouseStack) -> None:
 
     st.run("destroy", "--yes", "--skip-preview")
     ops.append(("pulumi destroy", lost()))
-    # destroy leaves the host running as it was (retain_on_delete): nothing stopped.
+    # destroy leaves the host running as it was (the push's delete touches nothing).
     assert host.unit("rustfs.service")["ActiveState"] == "active"
 
     lost_total = sorted({m for _, ls in ops for m in ls})

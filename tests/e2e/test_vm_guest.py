@@ -32,7 +32,7 @@ import pytest
 
 from homelab.cli.build import load, load_for_build
 from homelab.fileset import file_contents
-from homelab.host.plan import HostPlan
+from homelab.host.layout import HostLayout
 from homelab.host.stack import StackFiles
 from tests.e2e import vmguest, vmlab
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy, require_tools
@@ -79,7 +79,7 @@ class Lab:
         self.engine_output.append(p.stdout + p.stderr)
         return p.stdout + p.stderr
 
-    def plan(self) -> HostPlan:
+    def plan(self) -> HostLayout:
         return load(STACK, self.project, StackFiles(self.project))
 
     def build(self, tag: str) -> Path:

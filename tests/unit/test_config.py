@@ -115,6 +115,24 @@ def test_base_stack_passes_on_push_settings(tmp_path):
     assert (cfg.push.health_timeout, cfg.push.settle, cfg.push.confirm_timeout) == (120, 9, 30)
 
 
+def test_base_stack_blocks_inherited_exactly(tmp_path):
+    # Every homelab: block is either inherited or not, by name; a new block must choose.
+    from homelab.host.config import StackConfig
+    from homelab.host.stack import INHERITED, NOT_INHERITED
+
+    assert set(INHERITED) | set(NOT_INHERITED) == set(StackConfig.model_fields) - {"stack"}
+    mouse = {
+        "homelab:host": {"hostname": "mouse"},
+        "homelab:ssh": {"host": "h", "host_key": "ssh-ed25519 AAAA"},
+        "homelab:push": {"health_timeout": 120, "settle": 7},
+        "homelab:vm": {"memory_mib": 2048},
+    }
+    child = {"homelab:base_stack": "mouse", "homelab:push": {"settle": 2}}
+    cfg = _load(_project(tmp_path, mouse, child), "vm-test")
+    assert (cfg.push.health_timeout, cfg.push.settle) == (120, 2)
+    assert cfg.ssh is None and cfg.vm is None and cfg.base_stack == "mouse"
+
+
 def test_missing_base_stack(tmp_path):
     p = _project(tmp_path, {"homelab:host": {"hostname": "m"}}, {"homelab:base_stack": "nope"})
     with pytest.raises(ConfigError, match=r"no stack file Pulumi\.nope\.yaml"):

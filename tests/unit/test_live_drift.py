@@ -121,7 +121,7 @@ def test_every_kind_of_drift_is_named_exactly():
         rolled_back=["GEN-OLD"],
     )
     want_a = h["/etc/a.conf"][:12]
-    assert push.compute_drift(d, h, live) == {
+    assert push.differences(d, h, live) == {
         "/etc/a.conf": f"content differs (live {'a' * 12}, want {want_a})",
         "/etc/b.conf": "mode 0644, want 0600; owner 0:0, want 1000:100; "
         "not linked to /etc/homelab/current/root/etc/b.conf",
@@ -141,7 +141,7 @@ def test_every_kind_of_drift_is_named_exactly():
         "`pulumi up` brings the host back to the stack",
     }
     live.rolled_back = ["GEN-OLD", "GEN-NEW", "12:00"]
-    assert push.compute_drift(d, h, live)["rollback"].startswith(
+    assert push.differences(d, h, live)["rollback"].startswith(
         "`homelab rollback` at 12:00 made GEN-OLD live again in place of GEN-NEW;"
     )
 
@@ -157,7 +157,7 @@ def test_the_read_script_asks_for_every_managed_thing():
     fs = _fs()
     d = push.Desired.of(fs)
     script = push.read_script(d, {"/etc/a.conf": SHA_A})
-    calls = script.rsplit("\n", 18)[1:]
+    calls = script.rsplit("\n", 19)[1:]
     assert calls[:6] == [f"file {p}" for p in sorted(f.path for f in fs.files)]
     assert calls[6:] == [
         f"text /etc/a.conf {SHA_A}",
@@ -171,5 +171,6 @@ def test_the_read_script_asks_for_every_managed_thing():
         "unit ok.service",
         "unit web.service",
         "quadlets /etc/containers/systemd " + " ".join(d.quadlet_exts),
+        "pushed",  # the live generation's manifest: what drift is measured against
         "",
     ]

@@ -9,7 +9,7 @@ import pytest
 
 from homelab import push
 from homelab.fileset import FileSet, ManagedFile
-from homelab.manifest import files
+from homelab.manifest import dirs, files, links, mode, owner
 from homelab.push.plan import MASK, PLAN_HEAD, render_plan, secret_strings, unit_actions
 from tests.unit.test_push import fileset, parts
 
@@ -20,8 +20,11 @@ MOTD = "/etc/motd"
 
 def _matching(d: push.Desired, h: dict[str, str]) -> push.LiveState:
     """The host as the last `up` left it: every file in place, the unit active."""
+    m = d.manifest
     return push.LiveState(
-        files={p: push.LiveFile(h[p], 0o644, 0, 0, "link") for p, _ in files(d.manifest)},
+        files={p: push.LiveFile(h[p], mode(f), *owner(f), "link") for p, f in files(m)},
+        dirs={p: (mode(e), *owner(e)) for p, e in dirs(m)},
+        links=dict(links(m)),
         units={"web.service": "active"},
         old_units=["web.service"],
     )
@@ -65,7 +68,7 @@ def test_a_changed_file_is_a_diff_and_restarts_its_unit():
 def test_a_changed_file_the_host_did_not_send_says_so():
     d, _c, _s, h = parts(fileset())
     live = _matching(d, h)
-    live.files[MOTD] = push.LiveFile("0" * 64, 0o644, 0, 0, "link")
+    live.files[MOTD] = push.LiveFile("0" * 64, 0o640, 0, 4, "link")
     assert _plan(live) == PLAN_HEAD + f"{MOTD}: content differs (not text, or over 64 KiB)\n"
 
 
@@ -163,7 +166,7 @@ def test_secret_values_held_in_a_plain_file_are_masked_through_the_real_env_file
 def test_a_file_without_a_final_newline_still_gives_one_line_per_change():
     d, c, _s, h = parts(fileset())
     live = _matching(d, h)
-    live.files[MOTD] = push.LiveFile("0" * 64, 0o644, 0, 0, "link")
+    live.files[MOTD] = push.LiveFile("0" * 64, 0o640, 0, 4, "link")
     live.texts[MOTD] = "old"
     text = render_plan(d, dict(c, **{MOTD: "new"}), h, live)
     assert text == PLAN_HEAD + (

@@ -16,18 +16,18 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from unittest.mock import ANY
 
 import pytest
 from google.protobuf import json_format
 from google.protobuf.struct_pb2 import Struct
 from pydantic import ValidationError
 
-from components.push import HostPushProvider
+from components.push import HostPushProvider, files_sha256, ssh_line
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import SshConfig
 from homelab.manifest import dirs, files, links, mode, owner, sha256
+from homelab.push.plan import PLAN_HEAD
 
 REPO = Path(__file__).resolve().parents[2]
 HK = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPinnedHostKeyForTestsOnlyxxxxxxxxxxxxxxxx"
@@ -218,7 +218,9 @@ def test_read_script_runs_and_drift_names_every_difference(tmp_path: Path) -> No
     p = subprocess.run([_dash(), "-s"], input=push.read_script(m), capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     live = push.parse_live(p.stdout)
-    drift = push.compute_drift(m, h, live)
+    assert live.pushed is None  # no generation: nothing pushed, so nothing drifted
+    assert push.compute_drift(live) == {}
+    drift = push.differences(m, h, live)
     assert drift[f"{root}/etc/containers/systemd/web.container"].startswith("content differs")
     assert drift[f"{root}/etc/homelab/env/web.env"] == "missing"
     assert "mode 0600, want 0640" in drift[f"{root}/etc/motd"]
@@ -255,16 +257,114 @@ def test_no_drift_when_everything_matches() -> None:
         units={"web.service": "active"},
         quadlets=["/etc/containers/systemd/web.container"],
     )
-    assert push.compute_drift(m, h, live) == {}
+    assert push.differences(m, h, live) == {}
     assert push.drift_summary({}) == "no drift"
     # Secret files: a changed secret says so without any hash.
     live.files["/etc/homelab/env/web.env"] = push.LiveFile("0" * 64, 0o600, 0, 0, "link")
     live.pending = ["web.service"]
-    d = push.compute_drift(m, h, live)
+    d = push.differences(m, h, live)
     assert d == {
         "/etc/homelab/env/web.env": "content differs",
         "unit:web.service": "restart pending from an interrupted push",
     }
+
+
+def _variant(fs: FileSet, path_end: str, content: str) -> FileSet:
+    """`fs` with the file ending in `path_end` holding `content` (the stack's pending change)."""
+    return fs.model_copy(
+        update={
+            "files": tuple(
+                f.model_copy(update={"content": content}) if f.path.endswith(path_end) else f
+                for f in fs.files
+            )
+        }
+    )
+
+
+def pushed_of(d: push.Desired, h: dict[str, str]) -> push.Pushed:
+    """What apply.sh's manifest.tsv records for a push of `d` (as read.sh sends it back)."""
+    m = d.manifest
+    return push.Pushed(
+        files={p: (mode(f), *owner(f), h[p]) for p, f in files(m)},
+        dirs={p: (mode(x), *owner(x)) for p, x in dirs(m)},
+        links=dict(links(m)),
+        units=list(d.units),
+        secret={p for p, f in files(m) if f["secret"]},
+    )
+
+
+def host_after_push(fs: FileSet, edits: dict[str, str] | None = None) -> push.LiveState:
+    """The live state of a host that got `fs` pushed, then `edits` (path -> content) by hand."""
+    d, c, s, h = parts(fs)
+    content = {**c, **s, **(edits or {})}
+    m = d.manifest
+    return push.LiveState(
+        generation="g1",
+        files={
+            p: push.LiveFile(sha256(content[p]), mode(f), *owner(f), "link") for p, f in files(m)
+        },
+        dirs={p: (mode(x), *owner(x)) for p, x in dirs(m)},
+        links=dict(links(m)),
+        units=dict.fromkeys(d.units, "active"),
+        quadlets=[p for p, _ in files(m) if p.endswith(".container")],
+        old_units=list(d.units),
+        pushed=pushed_of(d, h),
+    )
+
+
+WEB = "/etc/containers/systemd/web.container"
+
+
+@pytest.mark.parametrize(
+    ("hand_edit", "pending_change", "drifted", "different"),
+    [
+        (False, False, set(), set()),  # neither
+        (True, False, {WEB}, {WEB}),  # only drift: the host differs from the last push
+        (False, True, set(), {"/etc/motd"}),  # only the stack's own change: never drift
+        (True, True, {WEB}, {WEB, "/etc/motd"}),  # both
+    ],
+)
+def test_drift_is_the_host_against_the_last_push_not_the_stack(
+    hand_edit: bool, pending_change: bool, drifted: set[str], different: set[str]
+) -> None:
+    pushed_fs = fileset()
+    live = host_after_push(pushed_fs, {WEB: "[Container]\nImage=x:9\n"} if hand_edit else None)
+    stack = _variant(pushed_fs, "motd", "hello\n") if pending_change else pushed_fs
+    d, _c, _s, h = parts(stack)
+    drift = push.compute_drift(live)
+    assert set(drift) == drifted
+    if hand_edit:
+        assert drift[WEB].startswith("content differs (live ")
+    assert set(push.differences(d, h, live)) == different
+
+
+def test_drift_names_a_stopped_unit_a_loosened_mode_and_a_stray_unit() -> None:
+    fs = fileset()
+    live = host_after_push(fs)
+    live.units["web.service"] = "failed"
+    env = "/etc/homelab/env/web.env"
+    f = live.files[env]
+    assert f is not None
+    live.files[env] = dataclasses.replace(f, mode=0o666, sha256="0" * 64)
+    live.quadlets.append("/etc/containers/systemd/stray.container")
+    assert push.compute_drift(live) == {
+        "unit:web.service": "not active (failed)",
+        env: "content differs; mode 0666, pushed 0600",  # a secret: no hashes
+        "/etc/containers/systemd/stray.container": "unmanaged Quadlet file",
+    }
+
+
+def test_a_container_the_stack_drops_is_a_difference_not_drift() -> None:
+    fs = fileset()
+    live = host_after_push(fs)
+    dropped = fs.model_copy(
+        update={"files": tuple(f for f in fs.files if "web" not in f.path), "units": ()}
+    )
+    d, _c, _s, h = parts(dropped)
+    assert push.compute_drift(live) == {}
+    diff = push.differences(d, h, live)
+    assert diff[WEB] == "no longer in the stack"
+    assert diff["unit:web.service"] == "no longer in the stack"
 
 
 def test_parse_live_records() -> None:
@@ -282,6 +382,18 @@ def test_parse_live_records() -> None:
     assert live.dirs == {"/d": (0o755, 1, 2), "/e": None}
     assert live.links == {"/f": "/g", "/h": None}
     assert live.units == {"web.service": "failed"} and live.pending == ["web.service"]
+    assert live.pushed is None
+    pushed = push.parse_live(
+        "W\tF\t/a\t640\t0\t4\t" + "2" * 64 + "\tweb.service\nW\tD\t/d\t750\t1\t2\n"
+        "W\tL\t/f\t/g\nW\tU\tweb.service\nW\tS\t/a\n"
+    ).pushed
+    assert pushed == push.Pushed(
+        files={"/a": (0o640, 0, 4, "2" * 64)},
+        dirs={"/d": (0o750, 1, 2)},
+        links={"/f": "/g"},
+        units=["web.service"],
+        secret={"/a"},
+    )
 
 
 def test_apply_output_parsing() -> None:
@@ -329,11 +441,13 @@ def test_the_providers_imports_stay_light() -> None:
 
 class FakeHost:
     """`read_live` and `apply` at the homelab.push boundary: a host holding `files`
-    (path -> content), with every unit active, that records each apply."""
+    (path -> content), with every unit active, that records each apply (and, like apply.sh,
+    what it pushed: drift is measured against that)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, files: dict[str, str]) -> None:
         self.files = dict(files)
         self.applied: list[push.Desired] = []
+        self.pushed: push.Pushed | None = None
         monkeypatch.setattr(push, "read_live", self.read_live)
         monkeypatch.setattr(push, "apply", self.apply)
 
@@ -355,6 +469,12 @@ class FakeHost:
             dirs={p: (mode(d), *owner(d)) for p, d in dirs(m)},
             links=dict(links(m)),
             units=dict.fromkeys(desired.units, "active"),
+            pushed=self.pushed,
+            texts={
+                p: self.files[p]
+                for p, h in (texts_unless or {}).items()
+                if p in self.files and sha256(self.files[p]) != h
+            },
         )
 
     def apply(
@@ -362,58 +482,100 @@ class FakeHost:
     ) -> push.ApplyResult:
         self.applied.append(desired)
         self.files = {**contents, **secrets}
+        self.pushed = pushed_of(desired, push.desired_hashes(desired.manifest, contents, secrets))
         return push.ApplyResult("g-new", ["web.service"], [], [], "HOMELAB-OK g-new\n")
 
 
-def provider_inputs(fs: FileSet) -> dict:
+def provider_inputs(fs: FileSet, secrets: dict[str, str] | None = None) -> dict:
     """HostPush's inputs for `fs`, as the program registers them (secrets resolved)."""
     d = push.Desired.of(fs)
     ssh = SshConfig(host="mouse.lan", host_key=HK)
+    contents = push.plain_contents(fs)
     return {
-        "connection": ssh.model_dump(),
-        "manifest": d.manifest,
-        "units": list(d.units),
-        "quadlet_dir": d.quadlet_dir,
-        "quadlet_exts": list(d.quadlet_exts),
-        "contents": push.plain_contents(fs),
-        "secret_contents": push.secret_contents(fs, {"pw": "hunter2"}),
+        "ssh": ssh_line(ssh.model_dump()),
+        "files_sha256": files_sha256(d.manifest, contents),
+        "desired": {
+            "connection": ssh.model_dump(),
+            "manifest": d.manifest,
+            "units": list(d.units),
+            "quadlet_dir": d.quadlet_dir,
+            "quadlet_exts": list(d.quadlet_exts),
+            "contents": contents,
+        },
+        "secret_contents": push.secret_contents(fs, secrets or {"pw": "hunter2"}),
         "health_timeout": 30,
         "settle": 1,
     }
 
 
-def test_provider_diff_is_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+def up_check(p: HostPushProvider, olds: dict, inputs: dict) -> dict:
+    """The checked inputs of a real `up` (not a preview)."""
+    return p.check(olds, {**inputs, "preview": False}).inputs
+
+
+def test_provider_diff_is_the_host_against_the_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     fs = fileset()
     inputs = provider_inputs(fs)
-    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    host = FakeHost(monkeypatch, {**inputs["desired"]["contents"], **inputs["secret_contents"]})
     p = HostPushProvider()
     olds = p.create(inputs).outs
     same = p.check(olds, inputs).inputs
-    assert same["drift"] == {} and not p.diff("id", olds, same).changes
+    assert same["drift"] == {} and same["in_sync"] and not p.diff("id", olds, same).changes
+    assert same["plan"] == PLAN_HEAD
+    # Only drift: a hand edit.
     host.files["/etc/motd"] = "edited by hand\n"
     drifted = p.check(olds, inputs).inputs
-    assert list(drifted["drift"]) == ["/etc/motd"]
+    assert list(drifted["drift"]) == ["/etc/motd"] and not drifted["in_sync"]
     assert p.diff("id", olds, drifted).changes
     assert p.diff("id", olds, {**same, "settle": 9}).changes  # a setting changed
+    # Only the stack's own change: the plan, never drift.
+    host.files["/etc/motd"] = "hi\n"
+    changed = provider_inputs(_variant(fs, "motd", "hello\n"))
+    assert changed["files_sha256"] != inputs["files_sha256"]
+    news = p.check(olds, changed).inputs
+    assert news["drift"] == {} and not news["in_sync"] and p.diff("id", olds, news).changes
+    assert "+hello" in news["plan"] and "-hi" in news["plan"]
+    # Both.
+    host.files[WEB] = "[Container]\nImage=x:9\n"
+    news = p.check(olds, changed).inputs
+    assert list(news["drift"]) == [WEB] and p.diff("id", olds, news).changes
 
 
-def test_provider_update_applies_and_clears_the_drift(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_provider_update_applies_and_records_no_drift(monkeypatch: pytest.MonkeyPatch) -> None:
     fs = fileset()
     inputs = provider_inputs(fs)
     host = FakeHost(monkeypatch, {})
     p = HostPushProvider()
     olds = p.create(inputs).outs
     assert len(host.applied) == 1 and olds["generation"] == "g-new"  # the first push applies
+    assert olds["seconds"] >= 0 and olds["restarted"] == ["web.service"]
     host.files["/etc/motd"] = "edited by hand\n"
-    news = p.check(olds, inputs).inputs
+    assert list(p.check(olds, inputs).inputs["drift"]) == ["/etc/motd"]  # preview shows it
+    # The up's own check stores neither drift nor plan: the next preview shows only its own.
+    news = up_check(p, olds, inputs)
+    assert news["drift"] == {} and news["plan"] == PLAN_HEAD and not news["in_sync"]
+    assert p.diff("id", olds, news).changes
     outs = p.update("id", olds, news).outs
     assert len(host.applied) == 2 and host.applied[-1] == push.Desired.of(fs)
     assert host.files["/etc/motd"] == "hi\n"
-    assert outs["drift"] == {} and outs["healed"] == news["drift"] == {"/etc/motd": ANY}
-    assert outs["generation"] == "g-new" and outs["restarted"] == ["web.service"]
+    assert outs["drift"] == {} and outs["generation"] == "g-new"
     # A settings-only update pushes nothing.
-    outs = p.update("id", outs, {**p.check(outs, inputs).inputs, "settle": 9}).outs
-    assert len(host.applied) == 2 and outs["drift"] == {} and outs["healed"] == {}
+    outs = p.update("id", outs, {**up_check(p, outs, inputs), "settle": 9}).outs
+    assert len(host.applied) == 2 and outs["drift"] == {}
+
+
+def test_refresh_records_drift_and_forgets_it_once_healed(monkeypatch: pytest.MonkeyPatch) -> None:
+    fs = fileset()
+    inputs = provider_inputs(fs)
+    host = FakeHost(monkeypatch, {})
+    p = HostPushProvider()
+    outs = p.create(inputs).outs
+    assert p.read("id", outs).outs["drift"] == {}
+    host.files[WEB] = "[Container]\nImage=x:9\n"
+    refreshed = p.read("id", outs).outs
+    assert list(refreshed["drift"]) == [WEB]
+    healed = p.update("id", refreshed, up_check(p, refreshed, inputs)).outs
+    assert healed["drift"] == {} and p.read("id", healed).outs["drift"] == {}
 
 
 def test_provider_state_from_before_the_one_manifest_form(
@@ -424,11 +586,13 @@ def test_provider_state_from_before_the_one_manifest_form(
     # says what to do.
     fs = fileset()
     inputs = provider_inputs(fs)
-    host = FakeHost(monkeypatch, {**inputs["contents"], **inputs["secret_contents"]})
+    host = FakeHost(monkeypatch, {**inputs["desired"]["contents"], **inputs["secret_contents"]})
     p = HostPushProvider()
     old_manifest = {"files": {}, "dirs": {}, "links": {}, "units": [], "quadlet_dir": "/q"}
+    flat = {k: v for k, v in inputs.items() if k != "desired"}
     olds = {
-        **{k: v for k, v in inputs.items() if k not in ("units", "quadlet_dir", "quadlet_exts")},
+        **flat,
+        **{k: v for k, v in inputs["desired"].items() if k not in ("units", "quadlet_dir")},
         "manifest": old_manifest,
         "generation": "g-old",
         "drift": {},
@@ -439,7 +603,7 @@ def test_provider_state_from_before_the_one_manifest_form(
     assert news["drift"] == {} and p.diff("id", olds, news).changes
     outs = p.update("id", olds, news).outs
     assert host.applied == [] and outs["generation"] == "g-old"
-    assert outs["manifest"] == inputs["manifest"]
+    assert outs["desired"] == inputs["desired"]
     assert not p.diff("id", outs, p.check(outs, inputs).inputs).changes
     assert p.read("id", outs).outs["drift"] == {}
 
@@ -620,3 +784,34 @@ def test_gate_counts_unhealthy_as_failed_and_waits_while_starting(tmp_path: Path
         start_timeout="6s",
     )  # fmt: skip
     assert out == "u.service: not active within 6 s", out
+
+
+def test_one_byte_in_any_managed_file_of_mouse_is_an_update(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The bulk is out of the displayed diff (secret inputs and one hash), never out of the
+    # comparison: one changed byte in any of mouse's files is an update, and the one visible
+    # hash changes with every non-secret file.
+    from homelab.cli.build import load
+    from homelab.host.stack import StackFiles
+
+    plan = load("mouse", REPO, StackFiles(REPO))
+    fs = plan.fileset
+    inputs = provider_inputs(fs, dict.fromkeys(plan.config.secret_names(), "s3cr3t-value"))
+    plain, secret = inputs["desired"]["contents"], inputs["secret_contents"]
+    FakeHost(monkeypatch, {**plain, **secret})
+    p = HostPushProvider()
+    olds = p.create(inputs).outs
+    assert not p.diff("id", olds, p.check(olds, inputs).inputs).changes
+    assert len([*plain, *secret]) >= 7
+    for path in [*plain, *secret]:
+        text = {**plain, **secret}[path]
+        edited = text[:-1] + chr(ord(text[-1]) ^ 1)
+        if path in plain:
+            desired = {**inputs["desired"], "contents": {**plain, path: edited}}
+            news = {**inputs, "desired": desired}
+            news["files_sha256"] = files_sha256(desired["manifest"], desired["contents"])
+            assert news["files_sha256"] != inputs["files_sha256"], path
+        else:
+            news = {**inputs, "secret_contents": {**secret, path: edited}}
+        assert p.diff("id", olds, p.check(olds, news).inputs).changes, path

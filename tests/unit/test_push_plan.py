@@ -3,14 +3,14 @@ dir (plain POSIX sh under dash), and the one-line SSH failures (homelab.push.ssh
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 from pathlib import Path
 
 from homelab import push
-from homelab.manifest import files
 from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
 from homelab.push.sshfail import explain_ssh_failure
-from tests.unit.test_push import HK, _dash, fileset, parts
+from tests.unit.test_push import HK, _dash, fileset, host_after_push, parts
 
 
 def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
@@ -33,7 +33,9 @@ def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
     assert p.returncode == 0, p.stderr
     live = push.parse_live(p.stdout)
     assert live.texts == {web: "[Container]\nImage=x:2\n"}  # changed non-secret files only
-    assert render_plan(m, c, h, live, secret_strings(s)) == PLAN_HEAD + (
+    plan = render_plan(m, c, h, live, secret_strings(s))
+    files_part, also = plan.split("also:\n")
+    assert files_part == PLAN_HEAD + (
         f"--- {web} (on the host)\n"
         f"+++ {web} (after up)\n"
         "@@ -1,2 +1,2 @@\n"
@@ -41,24 +43,40 @@ def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
         "-Image=x:2\n"
         "+Image=x:1\n"
         f"secret file {env}: content differs (values not shown)\n"
-        "units:\n"
-        f"  restart web.service: {web} changed, {env} changed\n"
     )
+    # Modes, the data directory and the link the first push sets; nothing about links of
+    # files homelab never pushed.
+    assert f"  {root}/var/tank/services/web: directory missing\n" in also
+    assert f"  {root}/etc/localtime: symlink missing\n" in also
+    assert "not linked" not in also
+    assert also.endswith(f"units:\n  restart web.service: {web} changed, {env} changed\n")
     assert "hunter2" not in render_plan(m, dict(c, **{web: "PW=hunter2\n"}), h, live, ["hunter2"])
 
 
 def test_plan_is_the_head_alone_when_the_host_matches() -> None:
     m, c, _s, h = parts(fileset())
-    live = push.LiveState(
-        files={p: push.LiveFile(h[p], 0o644, 0, 0, "link") for p, _ in files(m.manifest)},
-        units={"web.service": "active"},
-        old_units=["web.service", "gone.service"],
-    )
+    live = host_after_push(fileset())
+    live.old_units = ["web.service", "gone.service"]
     assert render_plan(m, c, h, live) == PLAN_HEAD + (
         "units:\n  stop gone.service: no longer in the stack\n"
     )
     live.old_units = ["web.service"]
     assert render_plan(m, c, h, live) == PLAN_HEAD
+
+
+def test_plan_lists_what_is_not_a_content_change() -> None:
+    m, c, _s, h = parts(fileset())
+    live = host_after_push(fileset())
+    motd = live.files["/etc/motd"]
+    assert motd is not None
+    live.files["/etc/motd"] = dataclasses.replace(motd, mode=0o666)
+    live.links["/etc/localtime"] = "/usr/share/zoneinfo/Europe/Berlin"
+    assert render_plan(m, c, h, live) == PLAN_HEAD + (
+        "also:\n"
+        "  /etc/motd: mode 0666, want 0640\n"
+        "  /etc/localtime: symlink -> /usr/share/zoneinfo/Europe/Berlin, want "
+        "/usr/share/zoneinfo/UTC\n"
+    )
 
 
 def test_ssh_failures_are_one_line_with_host_port_and_what_to_check() -> None:

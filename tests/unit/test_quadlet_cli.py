@@ -75,7 +75,7 @@ def test_check_resolves_sibling_units_in_every_stage_like_podman(tmp_path):
     # podman loads the whole folder; so does check, generator stage included.
     app = _app_with_network(tmp_path / "pair", with_network=True)
     proc = _run("check", str(app))
-    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "1 file OK\n")
 
 
 def test_check_alone_reports_the_missing_sibling_at_its_line(tmp_path):

@@ -69,7 +69,7 @@ def test_the_preview_restarts_and_starts_what_apply_sh_does(case):
 @pytest.mark.parametrize("case", cases(), ids=lambda c: c["id"])
 def test_drift_names_the_content_change_behind_a_restart(case):
     d, hashes, live = _world(case)
-    drift = push.compute_drift(d, hashes, live)
+    drift = push.differences(d, hashes, live)
     if case["live"] == "changed":
         assert drift[PATH].startswith("content differs")
     elif case["live"] == "missing":

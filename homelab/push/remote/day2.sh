@@ -36,7 +36,14 @@ generations() {
     done
 }
 
-# logs UNIT N: the unit's journal.
+# logs UNIT N: the unit's journal; a unit neither managed nor known to systemd is refused
+# with the managed units listed (journalctl would only say "-- No entries --").
 logs() {
+    if ! { [ -f "$M" ] && awk -F'\t' -v u="$1" '$1 == "U" && $2 == u { f = 1 } END { exit !f }' "$M"; } &&
+        [ "$(systemctl show -p LoadState --value "$1" 2>/dev/null)" != loaded ]; then
+        printf 'X\tno-unit\n'
+        [ -f "$M" ] && awk -F'\t' '$1 == "U" { print "U\t" $2 }' "$M"
+        return 0
+    fi
     journalctl -u "$1" -n "$2" --no-pager -o short-iso 2>&1
 }

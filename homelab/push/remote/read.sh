@@ -71,3 +71,14 @@ text() {
 if [ -n "$cur" ] && [ -f "$cur/rollback" ]; then
     printf 'R\t%s\n' "$(head -n 1 "$cur/rollback")"
 fi
+# pushed: what homelab last pushed (the live generation's manifest.tsv, as W rows) and the
+# live state of each of its paths and units: drift is the host against THAT, not the stack.
+pushed() {
+    m=$cur/manifest.tsv
+    [ -n "$cur" ] && [ -f "$m" ] || return 0
+    awk -F'\t' '$1 ~ /^[FDLUS]$/ { print "W\t" $0 }' "$m"
+    awk -F'\t' '$1 == "F" { print $2 }' "$m" | while IFS= read -r p; do file "$p"; done
+    awk -F'\t' '$1 == "D" { print $2 }' "$m" | while IFS= read -r p; do dir "$p"; done
+    awk -F'\t' '$1 == "L" { print $2 }' "$m" | while IFS= read -r p; do link "$p"; done
+    awk -F'\t' '$1 == "U" { print $2 }' "$m" | while IFS= read -r u; do unit "$u"; done
+}

@@ -27,6 +27,11 @@ if [ -z "$want" ]; then
     [ -n "$want" ] || fail "no generation before ${cur##*/} to roll back to"
 fi
 case $want in */* | .* | *.failed) fail "not a generation: $want" ;; esac
+# The host before homelab: going there would stop every managed unit and unlink its files.
+# Refused; what was there before the first push stays under $G/000000-empty/root.
+[ "$want" != 000000-empty ] || fail "000000-empty is the host before homelab's first push, \
+not a rollback target (it would stop every managed unit); the files it had then are kept in \
+$G/000000-empty/root. Roll back to a pushed generation (\`homelab generations\`)"
 [ -f "$G/$want/manifest.tsv" ] || fail "no generation $want (see \`homelab generations\`)"
 [ "$G/$want" != "$cur" ] || fail "$want is already the current generation"
 id=$(date -u +%Y%m%dT%H%M%SZ)-rollback
