@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-_SETTINGS = ("connection", "health_timeout", "settle")
+_SETTINGS = ("connection", "health_timeout", "settle", "pull_timeout")
 
 
 def _known(v: Any) -> bool:
@@ -64,6 +64,7 @@ def _desired(props: Mapping[str, Any]) -> push.Desired:
         tuple(props["units"]),
         props["quadlet_dir"],
         tuple(props["quadlet_exts"]),
+        tuple((ref, tuple(units)) for ref, units in props.get("images") or []),
     )
 
 
@@ -135,6 +136,7 @@ class HostPushProvider(ResourceProvider):
                 secrets,
                 int(props["health_timeout"]),
                 int(props["settle"]),
+                pull_timeout=int(props.get("pull_timeout") or push.PULL_TIMEOUT),
             )
             outs.update(
                 generation=res.generation,
@@ -250,10 +252,12 @@ class HostPush(pulumi.ComponentResource):
             "units": list(desired.units),
             "quadlet_dir": desired.quadlet_dir,
             "quadlet_exts": list(desired.quadlet_exts),
+            "images": [[ref, list(units)] for ref, units in desired.images],
             "contents": push.plain_contents(fs),
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
+            "pull_timeout": args.push.pull_timeout,
             "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(

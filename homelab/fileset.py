@@ -72,6 +72,16 @@ class ManagedLink(BaseModel):
     target: str
 
 
+class ManagedImage(BaseModel):
+    """A container image the host must hold before its units (re)start: pulled before the
+    switch, kept while a kept generation uses it (docs/PUSH.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str  # as the unit's Image= names it: REF:TAG@sha256:DIGEST when locked
+    units: tuple[str, ...] = ()
+
+
 class FileSet(BaseModel):
     """Everything homelab manages on one host."""
 
@@ -85,6 +95,7 @@ class FileSet(BaseModel):
     # Directories whose *.container/.volume/... files homelab owns; extras there are drift.
     quadlet_dir: str = "/etc/containers/systemd"
     secret_names: tuple[str, ...] = Field(default=())
+    images: tuple[ManagedImage, ...] = ()
 
 
 def render_env_file(pairs: tuple[tuple[str, str], ...], secrets: Mapping[str, str]) -> str:

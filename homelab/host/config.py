@@ -212,6 +212,13 @@ class PushConfig(Strict):
     settle: int = Field(
         5, ge=0, le=600, description="Seconds a restarted unit must then stay active."
     )
+    pull_timeout: int = Field(
+        300,
+        ge=5,
+        le=7200,
+        description="Seconds each new image may take to pull, before any unit stops; a "
+        "pull that fails or takes longer aborts the push with the host unchanged.",
+    )
 
 
 class AutoRebase(Strict):

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedImage, ManagedLink
 from homelab.host.config import HostConfig, StackConfig
 from homelab.host.containers import Bind, Planned, PlannedContainer, plan_container
+from homelab.host.images import ImageLock, LockError
 from homelab.host.problems import PlanError, Problems
 from homelab.host.stack import StackFiles, chain
 from homelab.host.system import (
@@ -37,13 +38,26 @@ class HostPlan(BaseModel):
     fileset: FileSet
 
 
-def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = None) -> HostPlan:
+def plan_host(
+    cfg: StackConfig,
+    project_dir: Path,
+    files: StackFiles | None = None,
+    pin: bool = True,
+) -> HostPlan:
     """The one desired file set for `cfg`'s host. Raises PlanError listing every problem.
 
     `files`: the run's stack files, already read while loading `cfg` (read again if None).
+    `pin`: images pinned from the project's images.lock (read here, once); False only for
+    `homelab images lock`, which needs the references as written.
     """
     problems = Problems(files or StackFiles(project_dir), chain(cfg))
-    planned = [p for name in cfg.enabled if (p := plan_container(problems, cfg, project_dir, name))]
+    try:
+        lock = ImageLock.read(project_dir) if pin else None
+    except LockError as exc:
+        raise PlanError(exc.problems) from None
+    planned = [
+        p for name in cfg.enabled if (p := plan_container(problems, cfg, project_dir, name, lock))
+    ]
     _cross_checks(problems, planned, cfg.ssh.port if cfg.ssh else 22)
     if problems:
         raise PlanError(problems.lines)
@@ -64,6 +78,7 @@ def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = No
         units=tuple(p.container.service for p in planned),
         quadlet_dir=QUADLET_DIR,
         secret_names=tuple(cfg.secret_names()),
+        images=_images(planned),
     )
     return HostPlan(config=cfg, containers=tuple(p.container for p in planned), fileset=fs)
 
@@ -207,6 +222,15 @@ def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
     if host.auto_rebase.enabled:
         files.extend(autorebase_units(host.auto_rebase.image))
     return files
+
+
+def _images(planned: list[Planned]) -> tuple[ManagedImage, ...]:
+    users: dict[str, list[str]] = {}
+    for p in planned:
+        img = p.unit.image
+        if img is not None and not img.quadlet_unit:
+            users.setdefault(img.raw, []).append(p.container.service)
+    return tuple(ManagedImage(ref=r, units=tuple(sorted(u))) for r, u in sorted(users.items()))
 
 
 def _data_dirs(host: HostConfig, planned: list[Planned]) -> list[ManagedDir]:

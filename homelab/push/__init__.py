@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from homelab.push.apply import APPLY_COMMAND, ApplyResult, apply, parse_apply_output
 from homelab.push.desired import (
+    PULL_TIMEOUT,
     Desired,
     build_tar,
     desired_hashes,
@@ -53,6 +54,7 @@ __all__ = [
     "APPLY_COMMAND",
     "BASE",
     "CURRENT",
+    "PULL_TIMEOUT",
     "READ_COMMAND",
     "REMOTE_DIR",
     "SHARE_SECONDS",

@@ -6,7 +6,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from homelab.push.desired import Desired, build_tar, desired_hashes, generation_id
+from homelab.push.desired import (
+    PULL_TIMEOUT,
+    Desired,
+    build_tar,
+    desired_hashes,
+    generation_id,
+)
 from homelab.push.errors import PushError
 from homelab.push.ssh import Connection, run_ssh
 
@@ -57,12 +63,14 @@ def apply(
     health_timeout: int,
     settle: int,
     now: float | None = None,
+    pull_timeout: int = PULL_TIMEOUT,
 ) -> ApplyResult:
     """One SSH connection: send the new generation and apply it (validate, switch, restart)."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
     gen = generation_id(desired, hashes, time.time() if now is None else now)
-    data = build_tar(desired, contents, secrets, gen, health_timeout, settle)
+    data = build_tar(desired, contents, secrets, gen, health_timeout, settle, pull_timeout)
     budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
+    budget += pull_timeout * len(desired.images)
     rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
     res = parse_apply_output(out)
     if rc != 0 and "HOMELAB-ERROR" not in out:

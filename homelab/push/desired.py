@@ -19,6 +19,11 @@ if TYPE_CHECKING:
     from homelab.fileset import FileSet
 
 
+# Manifest row kind of an image to pull (until the kinds live in one module of their own).
+PULL = "P"
+PULL_TIMEOUT = 300  # seconds; homelab:push.pull_timeout
+
+
 @dataclass(frozen=True)
 class Desired:
     """What the host must have: the FileSet's manifest (the one form, `homelab.manifest`),
@@ -30,6 +35,8 @@ class Desired:
     units: tuple[str, ...]
     quadlet_dir: str
     quadlet_exts: tuple[str, ...]
+    # (image ref as Image= names it, its units): pulled before the switch (remote/images.sh).
+    images: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, fs: FileSet) -> Desired:
@@ -38,10 +45,14 @@ class Desired:
         from homelab.quadlet.keys import KIND_GROUP
 
         units = tuple(sorted(set(fs.units)))
-        d = cls(manifest(fs), units, fs.quadlet_dir, tuple(KIND_GROUP))
+        images = tuple((i.ref, tuple(i.units)) for i in fs.images)
+        d = cls(manifest(fs), units, fs.quadlet_dir, tuple(KIND_GROUP), images)
         for path in d.manifest:
             if any(c in path for c in "\t\n\r"):
                 raise PushError(f"managed path contains a tab or newline: {path!r}")
+        for ref, _ in images:
+            if any(c in ref for c in "\t\n\r "):
+                raise PushError(f"image reference contains whitespace: {ref!r}")
         return d
 
 
@@ -87,6 +98,7 @@ def manifest_tsv(
     gen_id: str,
     health_timeout: int,
     settle: int,
+    pull_timeout: int = PULL_TIMEOUT,
 ) -> str:
     rows = [f"I\t{gen_id}", f"Q\t{desired.quadlet_dir}", f"T\t{health_timeout}\t{settle}"]
     for path, f in files(desired.manifest):
@@ -97,6 +109,10 @@ def manifest_tsv(
     rows += [f"U\t{u}" for u in desired.units]
     # Secret files: apply.sh keeps them in the live generation only.
     rows += [f"S\t{path}" for path, f in files(desired.manifest) if f["secret"]]
+    # Images: pulled before the switch, each within pull_timeout seconds (remote/images.sh).
+    rows += [
+        f"{PULL}\t{ref}\t{','.join(units) or '-'}\t{pull_timeout}" for ref, units in desired.images
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -107,6 +123,7 @@ def build_tar(
     gen_id: str,
     health_timeout: int,
     settle: int,
+    pull_timeout: int = PULL_TIMEOUT,
 ) -> bytes:
     """The whole generation as one tar: apply.sh, manifest.tsv and root/<path> for each file."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
@@ -128,7 +145,9 @@ def build_tar(
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         add("apply.sh", (REMOTE_DIR / "apply.sh").read_bytes(), 0o700)
-        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle)
+        # Steps of apply.sh's `prepare` phase, sourced by it (docs/PUSH.md).
+        add("images.sh", (REMOTE_DIR / "images.sh").read_bytes(), 0o600)
+        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle, pull_timeout)
         add("manifest.tsv", tsv.encode(), 0o644)
         for path, f in files(desired.manifest):
             data = (secrets if f["secret"] else contents)[path].encode()

@@ -186,6 +186,7 @@ def test_6_a_crashing_release_is_rolled_back(ms: MouseStack) -> None:
     good = host.tree(paths)
     rustfs = host.unit("rustfs.service")["InvocationID"]
     ms.stack.set("homelab:containers.netdata.image_tag", CRASH_IMAGE.rsplit(":", 1)[1])
+    ms.lock_images()
     p = ms.stack.up(check=False)
     text = p.stdout + p.stderr
     assert p.returncode != 0
@@ -198,11 +199,12 @@ def test_6_a_crashing_release_is_rolled_back(ms: MouseStack) -> None:
     # The old release runs again; the other container was never touched.
     assert wait_http(host, PORTS["netdata"][0]).strip() == "homelab-sim"
     image = host.sh("podman inspect netdata --format '{{.ImageName}}'").strip()
-    assert image == "docker.io/netdata/netdata:v2.7.1"
+    assert image.startswith("docker.io/netdata/netdata:v2.7.1@sha256:"), image
     assert host.unit("rustfs.service")["InvocationID"] == rustfs
     # Back to the good release: the host already runs it, so the up only brings the stack's
     # Ignition back (it had followed the config), and pushes nothing.
     ms.stack.rm("homelab:containers.netdata.image_tag")
+    ms.lock_images()
     _conns, cmds = ssh_use(ms, ms.stack.up)
     assert cmds["apply"] == 0 and host.current_generation() == gen
     ms.stack.preview("--expect-no-changes")
