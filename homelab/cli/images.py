@@ -81,8 +81,8 @@ class Skopeo:
             why = f"no answer from its registry in {SKOPEO_TIMEOUT}s"
             raise RegistryError(f"{ref}: {why}") from None
         if p.returncode != 0:
-            why = p.stderr.strip().splitlines()[-1:] or [f"exit {p.returncode}"]
-            raise RegistryError(f"{ref}: {why[0]}")
+            last = p.stderr.strip().splitlines()[-1:] or [f"exit {p.returncode}"]
+            raise RegistryError(f"{ref}: {last[0]}")
         return p.stdout
 
     def resolve(self, ref: str) -> LockEntry:

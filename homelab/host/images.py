@@ -22,6 +22,8 @@ from pathlib import Path
 from homelab.quadlet.values import ImageRef
 
 LOCK_FILE = "images.lock"
+# Registry credentials on the host (root, 0600), passed to every pull (remote/images.sh).
+AUTH_FILE = "/etc/homelab/images/auth.json"
 PLATFORM = "linux/amd64"  # mouse's; `homelab images lock` asks the registry for this one
 HEADER = (
     "# images.lock: the manifest digest of every image the stacks use. Written by\n"

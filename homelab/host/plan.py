@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedImage, ManagedLink
 from homelab.host.config import HostConfig, StackConfig
 from homelab.host.containers import Bind, Planned, PlannedContainer, plan_container
-from homelab.host.images import ImageLock, LockError
+from homelab.host.images import AUTH_FILE, ImageLock, LockError
 from homelab.host.problems import PlanError, Problems
 from homelab.host.stack import StackFiles, chain
 from homelab.host.system import (
@@ -72,7 +72,7 @@ def plan_host(
             for u in AUTOREBASE_UNITS
         ]
     fs = FileSet(
-        files=tuple(sorted(_files(host, planned), key=lambda f: f.path)),
+        files=tuple(sorted(_files(cfg, planned), key=lambda f: f.path)),
         dirs=tuple(sorted(_data_dirs(host, planned), key=lambda d: d.path)),
         links=tuple(sorted(links, key=lambda ln: ln.path)),
         units=tuple(p.container.service for p in planned),
@@ -183,7 +183,8 @@ def _shared_data(problems: Problems, planned: list[Planned]) -> None:
             m.origin.report(problems, "Volume", msg)
 
 
-def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
+def _files(cfg: StackConfig, planned: list[Planned]) -> list[ManagedFile]:
+    host = cfg.host
     files: list[ManagedFile] = []
     for p in planned:
         pc = p.container
@@ -200,6 +201,17 @@ def _files(host: HostConfig, planned: list[Planned]) -> list[ManagedFile]:
                     in_ignition=host.secrets_in_ignition,
                 )
             )
+    if cfg.registries:
+        files.append(
+            ManagedFile(
+                path=AUTH_FILE,
+                mode=0o600,
+                secret_auth=tuple(
+                    (r, a.username, a.password) for r, a in sorted(cfg.registries.items())
+                ),
+                in_ignition=host.secrets_in_ignition,
+            )
+        )
     if any(p.container.env_file for p in planned):
         files.append(ManagedFile(path=SECRETS_HELPER, content=SECRETS_HELPER_TEXT, mode=0o755))
     files.append(ManagedFile(path="/etc/hostname", content=host.hostname + "\n"))

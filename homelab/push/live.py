@@ -40,6 +40,8 @@ class LiveState:
     old_units: list[str] = field(default_factory=list)  # units of the live generation
     texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
     rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
+    # unit -> REPO@DIGEST names of the image its running container runs
+    images: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
@@ -52,6 +54,7 @@ def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None)
     calls += [f"dir {q(p)}" for p, _ in dirs(m)]
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
+    calls += [f"image {q(u)}" for u in sorted({u for ref, us in desired.images for u in us})]
     calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
 
@@ -87,6 +90,8 @@ def parse_live(text: str) -> LiveState:
             live.pending.append(rec[1])
         elif kind == "R":
             live.rolled_back = rec[1:]
+        elif kind == "IM":
+            live.images[rec[1]] = rec[2].split() if len(rec) > 2 else []
         elif kind == "OU":
             live.old_units.append(rec[1])
         elif kind == "C":
@@ -163,6 +168,13 @@ def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) 
         state = live.units.get(u, "")
         if state != "active":
             drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
+    for ref, units in desired.images:
+        want = ref.partition("@")[2]
+        for u in units:
+            runs = live.images.get(u)
+            if want and runs is not None and not any(r.endswith("@" + want) for r in runs):
+                shown = runs[0].rpartition("@")[2] if runs else "an image with no digest"
+                drift[f"image:{u}"] = f"runs {shown}, images.lock has {want}"
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
     if live.rolled_back:

@@ -19,6 +19,7 @@ import pytest
 
 from homelab import push
 from homelab.fileset import ManagedFile
+from homelab.host.images import ImageLock
 from tests.e2e.mouse_stack import (
     CRASH_IMAGE,
     MouseStack,
@@ -199,7 +200,10 @@ def test_6_a_crashing_release_is_rolled_back(ms: MouseStack) -> None:
     # The old release runs again; the other container was never touched.
     assert wait_http(host, PORTS["netdata"][0]).strip() == "homelab-sim"
     image = host.sh("podman inspect netdata --format '{{.ImageName}}'").strip()
-    assert image.startswith("docker.io/netdata/netdata:v2.7.1@sha256:"), image
+    # podman names an image pulled as NAME:TAG@DIGEST by NAME@DIGEST: the locked one.
+    locked = ImageLock.parse((ms.project / "images.lock").read_text())
+    want = locked.entries["docker.io/netdata/netdata:v2.7.1"].digest
+    assert image == f"docker.io/netdata/netdata@{want}", image
     assert host.unit("rustfs.service")["InvocationID"] == rustfs
     # Back to the good release: the host already runs it, so the up only brings the stack's
     # Ignition back (it had followed the config), and pushes nothing.

@@ -3,12 +3,14 @@ version order of tags, the tag rewrite of `images update`, and the P rows of the
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from homelab import push
 from homelab.cli.images import retag
+from homelab.fileset import manifest, render_secret_files
 from homelab.host.images import ImageLock, LockEntry, LockError, newer_tags, version_key
 from tests.unit.test_bad_input import good, line_of, plan, problems, project
 
@@ -115,3 +117,36 @@ def test_tags_compare_as_versions() -> None:
 def test_update_rewrites_only_the_tag() -> None:
     text = "# c\n[Container]\nImage=docker.io/a/b:1.0  \nExec=x\n\n[Service]\nRestart=on-failure"
     assert retag(text, "1.1") == text.replace("b:1.0", "b:1.1")
+
+
+def test_drift_when_a_container_runs_other_bytes_than_the_lock() -> None:
+    ref = f"docker.io/library/web:1.0@{D1}"
+    desired = push.Desired({}, ("web.service",), "/q", (), ((ref, ("web.service",)),))
+    assert "image web" in push.read_script(desired)
+    same = push.parse_live(
+        f"IM\tweb.service\tdocker.io/library/web@{D2} docker.io/library/web@{D1}\n"
+    )
+    assert push.compute_drift(desired, {}, same) == {"unit:web.service": "not active (unknown)"}
+    other = push.parse_live(
+        f"U\tweb.service\tactive\nIM\tweb.service\tdocker.io/library/web@{D2}\n"
+    )
+    assert push.compute_drift(desired, {}, other) == {
+        "image:web.service": f"runs {D2}, images.lock has {D1}"
+    }
+
+
+def test_registry_credentials_land_in_one_secret_auth_file(tmp_path: Path) -> None:
+    p = project(tmp_path, {"web": good()}, {"web": {}})
+    stack = p / "Pulumi.mouse.yaml"
+    stack.write_text(
+        stack.read_text() + "  homelab:registries:\n    ghcr.io:\n      username: me\n"
+        "      password: ghcrToken\n"
+    )
+    hp = plan(p)
+    assert "ghcrToken" in hp.fileset.secret_names
+    (auth,) = [f for f in hp.fileset.files if f.path == "/etc/homelab/images/auth.json"]
+    assert auth.secret and auth.mode == 0o600 and (auth.uid, auth.gid) == (0, 0)
+    assert not auth.in_ignition  # mouse keeps secrets out of Ignition
+    text = render_secret_files(hp.fileset, {"ghcrToken": "s3cret"})[auth.path]
+    assert json.loads(text) == {"auths": {"ghcr.io": {"auth": "bWU6czNjcmV0"}}}  # me:s3cret
+    assert "s3cret" not in json.dumps(manifest(hp.fileset))

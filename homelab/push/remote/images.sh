@@ -28,8 +28,11 @@ images_prepare() {
         podman image exists "$ref" 2>/dev/null && continue
         hook pulling
         rc=0
-        if [ -f "$IMG_AUTH" ]; then
-            timeout "$limit" podman pull -q --authfile "$IMG_AUTH" "$ref" >"$d/pull.out" 2>&1 || rc=$?
+        # The new generation's credentials (staged, verified, 0600), else the live ones.
+        auth=$d/root$IMG_AUTH
+        [ -f "$auth" ] || auth=$IMG_AUTH
+        if [ -f "$auth" ]; then
+            timeout "$limit" podman pull -q --authfile "$auth" "$ref" >"$d/pull.out" 2>&1 || rc=$?
         else
             timeout "$limit" podman pull -q "$ref" >"$d/pull.out" 2>&1 || rc=$?
         fi

@@ -69,3 +69,12 @@ text() {
 if [ -n "$cur" ] && [ -f "$cur/rollback" ]; then
     printf 'R\t%s\n' "$(head -n 1 "$cur/rollback")"
 fi
+# image UNIT: the repository digests of the image the unit's running container runs (drift
+# when the locked digest is not among them).
+image() {
+    c=$(podman ps -q --filter "label=PODMAN_SYSTEMD_UNIT=$1" 2>/dev/null | head -n 1)
+    [ -n "$c" ] || return 0
+    i=$(podman inspect --format '{{.Image}}' "$c" 2>/dev/null) || return 0
+    printf 'IM\t%s\t%s\n' "$1" \
+        "$(podman image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$i" 2>/dev/null)"
+}

@@ -1,0 +1,186 @@
+"""Images for real: the mouse-shaped stack pulls from the test registry (scripts/registry:
+Debian's docker-registry), through the sim host's registries.conf mirror, by the digests of
+the project's images.lock (made by `homelab images lock` against that registry).
+
+In order, on one stack: the first `up` pulls every image by digest; `homelab images update`
+rewrites one tag and re-locks, and the next `up` pulls the new image BEFORE the switch; a
+failed pull (registry down, a digest the registry does not have) aborts in one line with the
+host unchanged; `homelab rollback` works with the registry stopped; after healthy switches,
+the images no kept generation uses are removed (disk bounded over several upgrades).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from homelab.host.images import ImageLock
+from tests.e2e.mouse_stack import MouseStack, new_mouse_stack, stand_ins
+from tests.e2e.registry import MIRROR, push, registry_down, registry_up
+from tests.e2e.simhost import SimHost, wait_http
+
+pytestmark = [pytest.mark.simhost, pytest.mark.tools]
+REPO = Path(__file__).resolve().parents[2]
+NAME = "netdata"
+SI = next(si for si in stand_ins() if si.container == NAME)
+PORT = SI.tcp_ports[0]
+BASE = SI.image.rsplit(":", 1)[0]
+
+
+@pytest.fixture(scope="module")
+def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
+    yield new_mouse_stack(mouse_host, tmp_path_factory.mktemp("images"))
+    registry_up()  # whatever a test left
+
+
+def homelab(ms: MouseStack, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(REPO / ".venv" / "bin" / "homelab"), *args],
+        cwd=ms.project,
+        env=ms.stack.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
+def release(tag: str) -> str:
+    """A new release of the stand-in under `tag`: it serves `tag` as its page."""
+    cmd = SI.command().replace("sh -c '", f"sh -c 'echo {tag} >/www/index.html; ", 1)
+    (digest,) = push(cmd, f"{BASE}:{tag}").values()
+    return digest
+
+
+def lock(ms: MouseStack) -> ImageLock:
+    return ImageLock.parse((ms.project / "images.lock").read_text())
+
+
+def running_digest(host: SimHost, name: str) -> str:
+    return host.sh(f"podman inspect {name} --format '{{{{.ImageDigest}}}}'").strip()
+
+
+def held(host: SimHost) -> set[str]:
+    """The repository@digest of every image the host holds."""
+    out = host.sh("podman images --digests --format '{{.Repository}}@{{.Digest}}'")
+    return set(out.split())
+
+
+def test_1_first_up_pulls_every_locked_image(ms: MouseStack) -> None:
+    host = ms.host
+    ms.stack.up()
+    entries = lock(ms).entries
+    for name in ("netdata", "rustfs"):
+        unit = host.sh(f"cat /etc/containers/systemd/{name}.container")
+        (ref,) = [ln[6:] for ln in unit.splitlines() if ln.startswith("Image=")]
+        tagged, _, digest = ref.partition("@")
+        assert entries[tagged].digest == digest
+        assert running_digest(host, name) == digest
+    pulled = host.sh("cat /etc/homelab/images/pulled").split()
+    assert {r.split("@")[1] for r in pulled} >= {e.digest for e in entries.values()}
+    assert host.sh("stat -c %a /etc/homelab/images").strip() == "700"
+
+
+def test_2_update_pulls_before_the_switch(ms: MouseStack) -> None:
+    host = ms.host
+    digest = release("v2.7.2")
+    before = (ms.project / "containers" / f"{NAME}.container").read_text()
+    out = homelab(ms, "images", "outdated", "--mirror", MIRROR)
+    assert out.returncode == 0, out.stderr
+    assert f"{NAME}\t{SI.image}\tv2.7.2" in out.stdout
+    out = homelab(ms, "images", "update", NAME, "--mirror", MIRROR)
+    assert out.returncode == 0, out.stderr
+    after = (ms.project / "containers" / f"{NAME}.container").read_text()
+    assert after == before.replace(SI.image, f"{BASE}:v2.7.2")
+    assert lock(ms).entries[f"{BASE}:v2.7.2"].digest == digest
+    rustfs = host.unit("rustfs.service")["InvocationID"]
+    ms.stack.up()
+    assert wait_http(host, PORT).strip() == "v2.7.2"
+    assert running_digest(host, NAME) == digest
+    assert host.unit("rustfs.service")["InvocationID"] == rustfs
+    log = host.sh('cat "$(readlink /etc/homelab/current)/apply.log"')
+    # Pulled before anything switched (the log is written in order).
+    assert log.index(f"HOMELAB-PULLED {BASE}:v2.7.2@{digest}") < log.index("HOMELAB-SWITCHED")
+
+
+def test_3_a_failed_pull_leaves_the_host_unchanged(ms: MouseStack) -> None:
+    host = ms.host
+    digest = release("v2.7.3")
+    assert (
+        homelab(ms, "images", "update", NAME, "--to", "v2.7.3", "--mirror", MIRROR).returncode == 0
+    )
+    gen = host.current_generation()
+    paths = ms.managed_paths()
+    tree = host.tree(paths)
+    inv = host.invocations("netdata.service", "rustfs.service")
+    registry_down()
+    try:
+        p = ms.stack.up(check=False)
+    finally:
+        registry_up()
+    text = p.stdout + p.stderr
+    assert p.returncode != 0
+    want = f"pulling {BASE}:v2.7.3@{digest} (for netdata.service) from docker.io failed: "
+    assert want in text and "; host unchanged" in text, text
+    assert host.current_generation() == gen and host.tree(paths) == tree
+    assert host.invocations("netdata.service", "rustfs.service") == inv
+    assert wait_http(host, PORT).strip() == "v2.7.2"
+    assert not any(digest in r for r in held(host))
+    # A digest the registry does not serve (a lock that names other bytes) is refused too.
+    text = (ms.project / "images.lock").read_text()
+    wrong = "sha256:" + "0" * 64
+    (ms.project / "images.lock").write_text(text.replace(digest, wrong))
+    p = ms.stack.up(check=False)
+    text2 = p.stdout + p.stderr
+    assert p.returncode != 0 and f"{BASE}:v2.7.3@{wrong}" in text2 and "host unchanged" in text2
+    assert host.current_generation() == gen
+    assert host.invocations("netdata.service", "rustfs.service") == inv
+    (ms.project / "images.lock").write_text(text)
+    ms.stack.up()
+    assert wait_http(host, PORT).strip() == "v2.7.3"
+
+
+def test_4_rollback_works_with_the_registry_stopped(ms: MouseStack) -> None:
+    host = ms.host
+    registry_down()
+    try:
+        out = homelab(ms, "rollback", "e2e-mouse")
+    finally:
+        registry_up()
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert wait_http(host, PORT).strip() == "v2.7.2"
+    ms.stack.up()  # back to the stack
+    assert wait_http(host, PORT).strip() == "v2.7.3"
+
+
+def test_5_images_no_kept_generation_uses_are_pruned(ms: MouseStack) -> None:
+    host = ms.host
+    sizes = []
+    for i in range(4, 12):
+        tag = f"v2.7.{i}"
+        release(tag)
+        assert (
+            homelab(ms, "images", "update", NAME, "--to", tag, "--mirror", MIRROR).returncode == 0
+        )
+        ms.stack.up()
+        assert wait_http(host, PORT).strip() == tag
+        kept = host.sh(
+            "for g in /etc/homelab/generations/*; do case $g in *.failed) continue;; esac;"
+            " awk -F'\\t' '$1 == \"P\" {print $2}' \"$g/manifest.tsv\"; done | sort -u"
+        ).split()
+        pulled = host.sh("sort -u /etc/homelab/images/pulled").split()
+        # What homelab pulled is exactly what a kept generation uses: nothing more is kept.
+        assert set(pulled) <= set(kept), set(pulled) - set(kept)
+        ours = {r.split("@")[1] for r in pulled}
+        netdata = {r for r in held(host) if r.startswith(BASE.split("/", 1)[1] + "@")}
+        netdata |= {r for r in held(host) if r.startswith(BASE + "@")}
+        assert {r.split("@")[1] for r in netdata} <= ours | {lock(ms).entries[SI.image].digest}
+        sizes.append(int(host.sh("du -sk /var/lib/containers/storage | cut -f1")))
+    # Six kept generations at most: the last upgrades remove as much as they add.
+    assert not any(
+        f"{BASE}:v2.7.4@" in r for r in host.sh("cat /etc/homelab/images/pulled").split()
+    )
+    assert sizes[-1] <= sizes[-3] + 512, sizes
