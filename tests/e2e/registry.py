@@ -10,6 +10,7 @@ fixture stops it at the end of the session when the session started it.
 
 from __future__ import annotations
 
+import atexit
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -63,6 +64,8 @@ def push(cmd: str, *images: str) -> dict[str, str]:
 def ensure_registry() -> None:
     if "started" not in _state:
         _state["started"] = not running()
+        if _state["started"] and "pytest" not in sys.modules:
+            atexit.register(registry_down)  # a bench: no session fixture stops it
     registry_up()
     if not _state.get("pushed"):
         from tests.e2e.mouse_stack import CRASH_CMD, CRASH_IMAGE, stand_ins

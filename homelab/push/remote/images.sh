@@ -20,6 +20,8 @@ img_reason() {
 }
 
 images_prepare() {
+    # SIMULATION ONLY (bench/bench_images.py): the old way, podman pulling in the unit's start.
+    [ ! -f /etc/homelab-sim/pull-inside-start ] || return 0
     mkdir -p "$IMG_DIR"
     chmod 0700 "$IMG_DIR"
     : >"$d/images-pulled"
