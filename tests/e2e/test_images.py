@@ -11,15 +11,19 @@ the images no kept generation uses are removed (disk bounded over several upgrad
 
 from __future__ import annotations
 
+import base64
+import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from homelab.host.images import ImageLock
-from tests.e2e.mouse_stack import MouseStack, new_mouse_stack, stand_ins
-from tests.e2e.registry import MIRROR, push, registry_down, registry_up
+from tests.e2e.mouse_stack import SECRETS, MouseStack, ignition_files, new_mouse_stack, stand_ins
+from tests.e2e.pulumi_cli import new_stack
+from tests.e2e.registry import AUTH_PORT, MIRROR, SCRIPT, push, registry_down, registry_up
 from tests.e2e.simhost import SimHost, wait_http
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -83,6 +87,34 @@ def test_1_first_up_pulls_every_locked_image(ms: MouseStack) -> None:
         used.add(ref)
     assert used <= set(host.sh("cat /etc/homelab/images/pulled").split())
     assert host.sh("stat -c %a /etc/homelab/images").strip() == "700"
+
+
+def test_1b_the_vms_ignition_and_mouses_push_carry_identical_digests(
+    ms: MouseStack, tmp_path: Path
+) -> None:
+    # vm-test's Ignition as `homelab build` writes it (it carries secrets: a stack to ask).
+    vm = new_stack(ms.project, tmp_path / "state", "vm-test")
+    for k, v in SECRETS.items():
+        vm.set_secret(f"homelab:{k}", v)
+    out = tmp_path / "out"
+    p = subprocess.run(
+        [str(REPO / ".venv" / "bin" / "homelab"), "build", "vm-test", "--out", str(out)],
+        cwd=ms.project,
+        env=vm.env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert p.returncode == 0, p.stderr
+    ign = ignition_files((out / "vm-test.ign").read_text())
+    for name in ("netdata", "rustfs"):
+        path = f"/etc/containers/systemd/{name}.container"
+        vm_image = [ln for ln in ign[path].data.decode().splitlines() if ln.startswith("Image=")]
+        host_image = [
+            ln for ln in ms.host.sh(f"cat {path}").splitlines() if ln.startswith("Image=")
+        ]
+        assert vm_image == host_image and "@sha256:" in host_image[0], (vm_image, host_image)
 
 
 def test_2_update_pulls_before_the_switch(ms: MouseStack) -> None:
@@ -185,3 +217,46 @@ def test_5_images_no_kept_generation_uses_are_pruned(ms: MouseStack) -> None:
         f"{BASE}:v2.7.4@" in r for r in host.sh("cat /etc/homelab/images/pulled").split()
     )
     assert sizes[-1] <= sizes[-3] + 512, sizes
+
+
+def test_6_a_private_registry_with_credentials_from_pulumi_secrets(
+    ms: MouseStack, tmp_path: Path
+) -> None:
+    host = ms.host
+    password = subprocess.run(
+        [str(SCRIPT), "password"], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    private = f"127.0.0.1:{AUTH_PORT}/{BASE.split('/', 1)[1]}:v2.7.2"
+    ms.stack.set("homelab:containers.netdata.image", private)
+    # Edited in the stack file, as a user writes it (the password is a secret config key).
+    sf = ms.project / "Pulumi.e2e-mouse.yaml"
+    doc = yaml.safe_load(sf.read_text())
+    reg = {"username": "homelab", "password": "registryPassword"}
+    doc["config"]["homelab:registries"] = {f"127.0.0.1:{AUTH_PORT}": reg}
+    sf.write_text(yaml.safe_dump(doc, sort_keys=False))
+    ms.set_secret("registryPassword", "wrong-" + password)
+    auth = tmp_path / "auth.json"
+    auth.touch(mode=0o600)
+    token = base64.b64encode(f"homelab:{password}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {f"127.0.0.1:{AUTH_PORT}": {"auth": token}}}))
+    assert (
+        homelab(ms, "images", "lock", "--mirror", MIRROR, "--authfile", str(auth)).returncode == 0
+    )
+    gen = host.current_generation()
+    # Bad credentials: refused before anything changes.
+    p = ms.stack.up(check=False)
+    text = p.stdout + p.stderr
+    assert p.returncode != 0 and f"from 127.0.0.1:{AUTH_PORT} failed" in text, text
+    assert "host unchanged" in text and host.current_generation() == gen
+    assert password not in text
+    # The right ones: pulled with them, kept in one root 0600 file.
+    ms.set_secret("registryPassword", password)
+    ms.stack.up()
+    assert wait_http(host, PORT).strip() == "v2.7.2"
+    assert host.stat("/etc/homelab/images/auth.json") == "600:0:0"
+    assert host.sh("stat -c %a /etc/homelab/images").strip() == "700"
+    # Never on a command line, in a log or in the state in plain text.
+    assert password not in host.sh(
+        "cat /etc/homelab/generations/*/apply.log; journalctl --no-pager"
+    )
+    assert password not in ms.stack.export()
