@@ -62,6 +62,8 @@ class Skopeo:
         if reg in self.mirrors:
             rest = ref.split("/", 1)[1] if img.registry else ref
             return f"{self.mirrors[reg]}/{rest}", [*opts, "--tls-verify=false"]
+        if reg.rsplit(":", 1)[0] in ("localhost", "127.0.0.1", "[::1]"):
+            return ref, [*opts, "--tls-verify=false"]  # a registry on this machine: plain HTTP
         return ref, opts
 
     def _run(self, argv: list[str], ref: str) -> str:
