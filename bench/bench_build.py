@@ -48,6 +48,9 @@ def project(root: Path, n: int) -> None:
         "homelab:containers": {f"c{i}": {} for i in range(n)},
     }
     (root / "Pulumi.bench.yaml").write_text(yaml.safe_dump({"config": cfg}))
+    # A production stack runs locked images only; no registry here: a synthetic digest.
+    ref = "docker.io/library/busybox:1.37"
+    (root / "images.lock").write_text(f"{ref} sha256:{'0' * 64} linux/amd64\n")
 
 
 def main() -> None:

@@ -58,10 +58,12 @@ if TYPE_CHECKING:
     from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-_SETTINGS = ("ssh", "health_timeout", "settle", "confirm")
+_SETTINGS = ("ssh", "health_timeout", "settle", "confirm", "pull_timeout")
 # In the one secret input `desired` (one `[secret]` line in `pulumi preview --diff`): the
 # bulk, and what never changes by itself.
-_DESIRED = ("connection", "manifest", "contents", "units", "quadlet_dir", "quadlet_exts")
+_DESIRED = (
+    "connection", "manifest", "contents", "units", "quadlet_dir", "quadlet_exts", "images"
+)  # fmt: skip
 
 
 def _known(v: Any) -> bool:
@@ -88,6 +90,7 @@ def _desired(props: Mapping[str, Any]) -> push.Desired:
         tuple(props["units"]),
         props["quadlet_dir"],
         tuple(props["quadlet_exts"]),
+        tuple((ref, tuple(units)) for ref, units in props.get("images") or []),
     )
 
 
@@ -196,6 +199,7 @@ class HostPushProvider(ResourceProvider):
                     int(props["health_timeout"]),
                     int(props["settle"]),
                     confirm=int(props.get("confirm") or 0),
+                    pull_timeout=int(props.get("pull_timeout") or push.PULL_TIMEOUT),
                 )
                 if res.armed is not None:
                     # A NEW connection proves a fresh login still works after the switch.
@@ -369,12 +373,14 @@ class HostPush(pulumi.ComponentResource):
                     "units": list(desired.units),
                     "quadlet_dir": desired.quadlet_dir,
                     "quadlet_exts": list(desired.quadlet_exts),
+                    "images": [[ref, list(units)] for ref, units in desired.images],
                 }
             ),
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
             "confirm": args.push.confirm_seconds,
+            "pull_timeout": args.push.pull_timeout,
             "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(

@@ -8,6 +8,8 @@ diff and store.
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -43,12 +45,14 @@ class ManagedFile(BaseModel):
     units: tuple[str, ...] = ()
     # Set for files that hold secrets: {ENV_VAR: secret_name}. Rendered as an env file.
     secret_env: tuple[tuple[str, str], ...] = ()
+    # Set for a registry auth file (containers-auth.json): (registry, user, secret_name).
+    secret_auth: tuple[tuple[str, str, str], ...] = ()
     # False: left out of Ignition (delivered over SSH after first boot instead).
     in_ignition: bool = True
 
     @property
     def secret(self) -> bool:
-        return bool(self.secret_env)
+        return bool(self.secret_env or self.secret_auth)
 
 
 class ManagedDir(BaseModel):
@@ -74,6 +78,16 @@ class ManagedLink(BaseModel):
     target: str
 
 
+class ManagedImage(BaseModel):
+    """A container image the host must hold before its units (re)start: pulled before the
+    switch, kept while a kept generation uses it (docs/PUSH.md)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ref: str  # as the unit's Image= names it: REF:TAG@sha256:DIGEST when locked
+    units: tuple[str, ...] = ()
+
+
 class FileSet(BaseModel):
     """Everything homelab manages on one host."""
 
@@ -87,6 +101,7 @@ class FileSet(BaseModel):
     # Directories whose *.container/.volume/... files homelab owns; extras there are drift.
     quadlet_dir: str = "/etc/containers/systemd"
     secret_names: tuple[str, ...] = Field(default=())
+    images: tuple[ManagedImage, ...] = ()
 
 
 def render_env_file(pairs: tuple[tuple[str, str], ...], secrets: Mapping[str, str]) -> str:
@@ -100,9 +115,24 @@ def render_env_file(pairs: tuple[tuple[str, str], ...], secrets: Mapping[str, st
     return "\n".join(lines) + "\n"
 
 
+def render_auth_file(entries: tuple[tuple[str, str, str], ...], secrets: Mapping[str, str]) -> str:
+    """A containers-auth.json (what `podman login` writes): registry -> base64(user:password)."""
+    auths = {
+        reg: {"auth": base64.b64encode(f"{user}:{secrets[name]}".encode()).decode()}
+        for reg, user, name in entries
+    }
+    return json.dumps({"auths": auths}, indent=2, sort_keys=True) + "\n"
+
+
 def render_secret_files(fs: FileSet, secrets: Mapping[str, str]) -> dict[str, str]:
     """Contents of the secret files of `fs`, keyed by path. Raises KeyError on a missing secret."""
-    return {f.path: render_env_file(f.secret_env, secrets) for f in fs.files if f.secret}
+    return {
+        f.path: render_auth_file(f.secret_auth, secrets)
+        if f.secret_auth
+        else render_env_file(f.secret_env, secrets)
+        for f in fs.files
+        if f.secret
+    }
 
 
 def file_contents(fs: FileSet, secrets: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -1,9 +1,9 @@
 """`homelab` (or `python -m homelab`): the command line, an edge (it reads and writes files
 and runs the tools). `quadlet check|fmt` (quadlet.py); `build`, `secrets` (build.py);
 `docs` (docs.py); `stackfile` (stackfile.py); `status`, `logs`, `generations`,
-`rollback` (day2.py). `uv run homelab ...` works from any folder
-of the checkout: the project is installed editable, and commands find the project by
-walking up to Pulumi.yaml."""
+`rollback` (day2.py); `images lock|outdated|update` (images.py). `uv run homelab ...`
+works from any folder of the checkout: the project is installed editable, and commands find
+the project by walking up to Pulumi.yaml."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import os
 import sys
 from importlib import metadata
 
-from homelab.cli import build, day2, docs, quadlet, stackfile
+from homelab.cli import build, day2, docs, images, quadlet, stackfile
 
 
 def version() -> str:
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     docs.add_subcommands(sub)
     stackfile.add_subcommands(sub)
     day2.add_subcommands(sub)
+    images.add_subcommands(sub)
     args = ap.parse_args(argv)
     try:
         rc = int(args.func(args))

@@ -70,14 +70,29 @@ def main_status(args: argparse.Namespace) -> int:
             )
         if st.pending:
             print(f"restart pending (an interrupted push): {', '.join(st.pending)}")
-        rows = [("UNIT", "STATE", "RESTARTS", "IMAGE")]
-        rows += [(u.unit, f"{u.active}/{u.sub}", u.restarts, u.image or "-") for u in st.units]
-        w = [max(len(r[i]) for r in rows) for i in range(3)]
+        rows = [("UNIT", "STATE", "RESTARTS", "IMAGE (locked)", "RUNNING")]
+        rows += [
+            (u.unit, f"{u.active}/{u.sub}", u.restarts, u.image or "-", _running(u))
+            for u in st.units
+        ]
+        w = [max(len(r[i]) for r in rows) for i in range(4)]
         for r in rows:
-            print(f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]}".rstrip())
+            print(
+                f"{r[0]:<{w[0]}}  {r[1]:<{w[1]}}  {r[2]:<{w[2]}}  {r[3]:<{w[3]}}  {r[4]}".rstrip()
+            )
         return 0
 
     return _run(args, go)
+
+
+def _running(u: day2.UnitStatus) -> str:
+    """The digest the unit's container runs, next to the locked one."""
+    if not u.running:
+        return "-"
+    if u.runs_locked:
+        return "the locked digest"
+    digest = u.running[0].rpartition("@")[2]
+    return digest + (" (NOT the locked digest)" if u.runs_locked is False else "")
 
 
 def main_generations(args: argparse.Namespace) -> int:

@@ -220,6 +220,14 @@ class PushConfig(Strict):
         """The host's wait for the confirmation; 0 when confirm-or-revert is off."""
         return self.confirm_timeout if self.confirm else 0
 
+    pull_timeout: int = Field(
+        300,
+        ge=5,
+        le=7200,
+        description="Seconds each new image may take to pull, before any unit stops; a "
+        "pull that fails or takes longer aborts the push with the host unchanged.",
+    )
+
 
 class AutoRebase(Strict):
     """uCore's two-step rebase from stock Fedora CoreOS on first boot."""
@@ -349,6 +357,33 @@ class ContainerConfig(Strict):
         return self
 
 
+RegistryHost = Annotated[
+    Line,
+    _shaped(
+        rf"{_DOMAIN}(?::[0-9]{{1,5}})?",
+        "registry {v!r} must be a registry host as an image names it, e.g. ghcr.io",
+    ),
+]
+
+
+class RegistryAuth(Strict):
+    """Credentials for one private registry; the password stays a Pulumi secret."""
+
+    username: Line = Field(description="The user (or token name) to log in as.")
+    password: Line = Field(
+        description="The secret config key holding the password or token "
+        "(`pulumi config set --secret KEY`); it reaches the host only inside "
+        "/etc/homelab/images/auth.json (root, 0600), used by every pull."
+    )
+
+    @field_validator("password")
+    @classmethod
+    def _key(cls, v: str) -> str:
+        if not SECRET_NAME.fullmatch(v):
+            raise ValueError(f"password must name a secret config key, not {v[:0]!r}a value")
+        return v
+
+
 class StackConfig(Strict):
     """Everything under `homelab:` for one stack, validated."""
 
@@ -363,6 +398,11 @@ class StackConfig(Strict):
         None, description="Push to a running host over SSH (`pulumi up -s mouse`; keys below)."
     )
     push: PushConfig = Field(PushConfig(), description="How the SSH push checks health.")
+    registries: dict[RegistryHost, RegistryAuth] = Field(
+        default_factory=dict,
+        description="`REGISTRY: {username, password}` for private registries (keys below); "
+        "`password` names a secret config key.",
+    )
     vm: VmConfig | None = Field(
         None, description="Boot a local libvirt VM from the Ignition instead (keys below)."
     )
@@ -415,4 +455,5 @@ class StackConfig(Strict):
         return "push" if self.ssh is not None else "ignition"
 
     def secret_names(self) -> list[str]:
-        return sorted({s for n in self.enabled for s in self.containers[n].secrets.values()})
+        names = {s for n in self.enabled for s in self.containers[n].secrets.values()}
+        return sorted(names | {r.password for r in self.registries.values()})

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from homelab.host.config import ContainerConfig, HostConfig, StackConfig
 from homelab.host.ids import RANGE, numeric_ids, out_of_range
+from homelab.host.images import ImageLock, pin_problem, pinned
 from homelab.host.problems import Problems
 from homelab.host.stack import Keys
 from homelab.host.system import ENV_DIR, QUADLET_DIR, SECRETS_HELPER
@@ -112,9 +113,10 @@ class Checked:
 
 
 def layout_container(
-    problems: Problems, cfg: StackConfig, project_dir: Path, name: str
+    problems: Problems, cfg: StackConfig, project_dir: Path, name: str, lock: ImageLock | None
 ) -> LaidOut | None:
-    """The container `name` as `cfg`'s host gets it, or None (its problems are recorded)."""
+    """The container `name` as `cfg`'s host gets it, or None (its problems are recorded).
+    `lock`: its image pinned from it (None: as written, for `homelab images lock` itself)."""
     cc = cfg.containers[name]
     before = len(problems)  # earlier containers' problems must not hide this one's
     rel = f"containers/{name}.container"
@@ -123,6 +125,8 @@ def layout_container(
         return None
     siblings = {f"{n}.container" for n in cfg.enabled}  # what the host's podman will see
     checked = check_unit(problems, text, rel, cfg.host, cc, siblings)
+    if checked is not None and lock is not None:
+        _pin_image(problems, checked.unit, rel, cc, lock, cfg.host.production)
     owner = _owner(problems, cc, checked.unit, rel) if checked is not None else None
     if checked is None or owner is None or len(problems) > before:
         return None
@@ -242,6 +246,43 @@ def _check_image(
             problems.stack(("containers", unit.name, "image" if cc.image else "image_tag"), msg)
         else:
             problems.unit(rel, unit.line_of("Container", "Image"), "Image", msg)  # in effect
+
+
+def _pin_image(
+    problems: Problems,
+    unit: QuadletUnit,
+    rel: str,
+    cc: ContainerConfig,
+    lock: ImageLock,
+    production: bool,
+) -> None:
+    """`Image=REF:TAG@sha256:DIGEST` from the lock. A production host runs locked images only;
+    elsewhere (vm-test) an unlocked image keeps its tag. Next to a locked digest,
+    `AutoUpdate=registry` would fight the lock (podman would move the container off the
+    digest the push checks): the lock is the update path (`homelab images update`)."""
+    img = unit.image
+    if img is None or img.quadlet_unit or not (img.pinned and img.fully_qualified):
+        return  # nothing to lock (a production host's rules already refuse such an image)
+    line = unit.line_of("Container", "Image")
+    msg = pin_problem(lock, img.raw)
+    if msg is not None and production:
+        if cc.image or cc.image_tag:
+            problems.stack(("containers", unit.name, "image" if cc.image else "image_tag"), msg)
+        else:
+            problems.unit(rel, line, "Image", msg)
+        return
+    new = pinned(lock, img.raw)
+    if new == img.raw:
+        return
+    unit.set_image(new)
+    if (unit.lookup("Container", "AutoUpdate") or "").strip() == "registry":
+        problems.unit(
+            rel,
+            unit.line_of("Container", "AutoUpdate"),
+            "AutoUpdate",
+            "AutoUpdate=registry would replace the image images.lock pins; remove it and "
+            "update with `homelab images outdated` / `homelab images update NAME`",
+        )
 
 
 def _check_ports(

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedImage, ManagedLink
 from homelab.host.config import HostConfig, StackConfig
 from homelab.host.containers import Bind, ContainerLayout, LaidOut, layout_container
+from homelab.host.images import AUTH_FILE, ImageLock, LockError
 from homelab.host.problems import LayoutError, Problems
 from homelab.host.stack import StackFiles, chain
 from homelab.host.system import (
@@ -37,14 +38,25 @@ class HostLayout(BaseModel):
     fileset: FileSet
 
 
-def layout_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = None) -> HostLayout:
+def layout_host(
+    cfg: StackConfig,
+    project_dir: Path,
+    files: StackFiles | None = None,
+    pin: bool = True,
+) -> HostLayout:
     """The one desired file set for `cfg`'s host. Raises LayoutError listing every problem.
 
     `files`: the run's stack files, already read while loading `cfg` (read again if None).
+    `pin`: images pinned from the project's images.lock (read here, once); False only for
+    `homelab images lock`, which needs the references as written.
     """
     problems = Problems(files or StackFiles(project_dir), chain(cfg))
+    try:
+        lock = ImageLock.read(project_dir) if pin else None
+    except LockError as exc:
+        raise LayoutError(exc.problems) from None
     laid_out = [
-        p for name in cfg.enabled if (p := layout_container(problems, cfg, project_dir, name))
+        p for name in cfg.enabled if (p := layout_container(problems, cfg, project_dir, name, lock))
     ]
     _cross_checks(problems, laid_out, cfg.ssh.port if cfg.ssh else 22)
     if problems:
@@ -60,12 +72,13 @@ def layout_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = 
             for u in AUTOREBASE_UNITS
         ]
     fs = FileSet(
-        files=tuple(sorted(_files(host, laid_out), key=lambda f: f.path)),
+        files=tuple(sorted(_files(cfg, laid_out), key=lambda f: f.path)),
         dirs=tuple(sorted(_data_dirs(host, laid_out), key=lambda d: d.path)),
         links=tuple(sorted(links, key=lambda ln: ln.path)),
         units=tuple(p.container.service for p in laid_out),
         quadlet_dir=QUADLET_DIR,
         secret_names=tuple(cfg.secret_names()),
+        images=_images(laid_out),
     )
     return HostLayout(config=cfg, containers=tuple(p.container for p in laid_out), fileset=fs)
 
@@ -170,7 +183,8 @@ def _shared_data(problems: Problems, laid_out: list[LaidOut]) -> None:
             m.origin.report(problems, "Volume", msg)
 
 
-def _files(host: HostConfig, laid_out: list[LaidOut]) -> list[ManagedFile]:
+def _files(cfg: StackConfig, laid_out: list[LaidOut]) -> list[ManagedFile]:
+    host = cfg.host
     files: list[ManagedFile] = []
     for p in laid_out:
         pc = p.container
@@ -187,6 +201,17 @@ def _files(host: HostConfig, laid_out: list[LaidOut]) -> list[ManagedFile]:
                     in_ignition=host.secrets_in_ignition,
                 )
             )
+    if cfg.registries:
+        files.append(
+            ManagedFile(
+                path=AUTH_FILE,
+                mode=0o600,
+                secret_auth=tuple(
+                    (r, a.username, a.password) for r, a in sorted(cfg.registries.items())
+                ),
+                in_ignition=host.secrets_in_ignition,
+            )
+        )
     if any(p.container.env_file for p in laid_out):
         files.append(ManagedFile(path=SECRETS_HELPER, content=SECRETS_HELPER_TEXT, mode=0o755))
     files.append(ManagedFile(path="/etc/hostname", content=host.hostname + "\n"))
@@ -209,6 +234,15 @@ def _files(host: HostConfig, laid_out: list[LaidOut]) -> list[ManagedFile]:
     if host.auto_rebase.enabled:
         files.extend(autorebase_units(host.auto_rebase.image))
     return files
+
+
+def _images(laid_out: list[LaidOut]) -> tuple[ManagedImage, ...]:
+    users: dict[str, list[str]] = {}
+    for p in laid_out:
+        img = p.unit.image
+        if img is not None and not img.quadlet_unit:
+            users.setdefault(img.raw, []).append(p.container.service)
+    return tuple(ManagedImage(ref=r, units=tuple(sorted(u))) for r, u in sorted(users.items()))
 
 
 def _data_dirs(host: HostConfig, laid_out: list[LaidOut]) -> list[ManagedDir]:

@@ -38,9 +38,10 @@ from homelab.stackyaml import load_yaml
 from homelab.vm.config import VmConfig
 
 # What a stack takes from its base_stack: what the host IS (and how its pushes are judged);
-# never where it is deployed (`ssh`, `vm`) nor `base_stack` itself (no chains).
+# never where it is deployed (`ssh`, `vm`), its credentials (`registries`: secrets are per
+# stack) nor `base_stack` itself (no chains).
 INHERITED = ("host", "containers", "push")
-NOT_INHERITED = ("ssh", "vm", "base_stack")
+NOT_INHERITED = ("ssh", "vm", "base_stack", "registries")
 Keys = tuple[str | int, ...]
 
 

@@ -28,6 +28,7 @@ from homelab.push.apply import (
     parse_apply_output,
 )
 from homelab.push.desired import (
+    PULL_TIMEOUT,
     Desired,
     build_tar,
     desired_hashes,
@@ -70,6 +71,7 @@ __all__ = [
     "APPLY_COMMAND",
     "BASE",
     "CURRENT",
+    "PULL_TIMEOUT",
     "READ_COMMAND",
     "REMOTE_DIR",
     "SHARE_SECONDS",

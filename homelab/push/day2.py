@@ -29,7 +29,16 @@ class UnitStatus:
     active: str
     sub: str
     restarts: str
-    image: str
+    image: str  # the unit file's Image= (REF:TAG@DIGEST when locked)
+    running: tuple[str, ...] = ()  # REPO@DIGEST of the image its container runs
+
+    @property
+    def runs_locked(self) -> bool | None:
+        """Whether the running image is the locked digest; None when unknown."""
+        _, _, want = self.image.partition("@")
+        if not want or not self.running:
+            return None
+        return any(r.endswith("@" + want) for r in self.running)
 
 
 @dataclass
@@ -68,7 +77,8 @@ def status(conn: Connection) -> HostStatus:
         elif rec[0] == Rec.PENDING:
             st.pending.append(rec[1])
         elif rec[0] == Rec.UNIT and len(rec) >= 6:
-            st.units.append(UnitStatus(rec[1], rec[2], rec[3], rec[4], rec[5]))
+            running = tuple(rec[6].split()) if len(rec) > 6 else ()
+            st.units.append(UnitStatus(rec[1], rec[2], rec[3], rec[4], rec[5], running))
     return st
 
 
@@ -100,7 +110,7 @@ def logs(conn: Connection, unit: str, lines: int) -> str:
 def rollback_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name in ("apply.sh", "rollback.sh"):
+        for name in ("apply.sh", "images.sh", "rollback.sh"):
             data = (REMOTE_DIR / name).read_bytes()
             ti = tarfile.TarInfo(name)
             ti.size, ti.mode, ti.mtime = len(data), 0o700, 0

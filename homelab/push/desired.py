@@ -21,6 +21,10 @@ if TYPE_CHECKING:
     from homelab.fileset import FileSet
 
 
+# Manifest row kind of an image to pull (until the kinds live in one module of their own).
+PULL_TIMEOUT = 300  # seconds; homelab:push.pull_timeout
+
+
 @dataclass(frozen=True)
 class Desired:
     """What the host must have: the FileSet's manifest (the one form, `homelab.manifest`),
@@ -32,6 +36,8 @@ class Desired:
     units: tuple[str, ...]
     quadlet_dir: str
     quadlet_exts: tuple[str, ...]
+    # (image ref as Image= names it, its units): pulled before the switch (remote/images.sh).
+    images: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @classmethod
     def of(cls, fs: FileSet) -> Desired:
@@ -40,10 +46,14 @@ class Desired:
         from homelab.quadlet.keys import KIND_GROUP
 
         units = tuple(sorted(set(fs.units)))
-        d = cls(manifest(fs), units, fs.quadlet_dir, tuple(KIND_GROUP))
+        images = tuple((i.ref, tuple(i.units)) for i in fs.images)
+        d = cls(manifest(fs), units, fs.quadlet_dir, tuple(KIND_GROUP), images)
         for path in d.manifest:
             if any(c in path for c in "\t\n\r"):
                 raise PushError(f"managed path contains a tab or newline: {path!r}")
+        for ref, _ in images:
+            if any(c in ref for c in "\t\n\r "):
+                raise PushError(f"image reference contains whitespace: {ref!r}")
         return d
 
 
@@ -90,6 +100,7 @@ def manifest_tsv(
     health_timeout: int,
     settle: int,
     confirm: int = 0,
+    pull_timeout: int = PULL_TIMEOUT,
 ) -> str:
     """`confirm`: seconds the host waits for the client's confirmation before it reverts by
     itself (0: no confirm-or-revert)."""
@@ -106,6 +117,11 @@ def manifest_tsv(
     rows += [f"{Row.UNIT}\t{u}" for u in desired.units]
     # Secret files: apply.sh keeps them in the live generation only.
     rows += [f"{Row.SECRET}\t{path}" for path, f in files(desired.manifest) if f["secret"]]
+    # Images: pulled before the switch, each within pull_timeout seconds (remote/images.sh).
+    rows += [
+        f"{Row.PULL}\t{ref}\t{','.join(units) or '-'}\t{pull_timeout}"
+        for ref, units in desired.images
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -117,6 +133,7 @@ def build_tar(
     health_timeout: int,
     settle: int,
     confirm: int = 0,
+    pull_timeout: int = PULL_TIMEOUT,
 ) -> bytes:
     """The whole generation as one tar: apply.sh, manifest.tsv and root/<path> for each file."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
@@ -140,7 +157,9 @@ def build_tar(
         add("apply.sh", (REMOTE_DIR / "apply.sh").read_bytes(), 0o700)
         # Confirm-or-revert's timer and the client's confirmation run it from the generation.
         add("revert.sh", (REMOTE_DIR / "revert.sh").read_bytes(), 0o700)
-        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle, confirm)
+        # Steps of apply.sh's `prepare` phase, sourced by it (docs/PUSH.md).
+        add("images.sh", (REMOTE_DIR / "images.sh").read_bytes(), 0o600)
+        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle, confirm, pull_timeout)
         add("manifest.tsv", tsv.encode(), 0o644)
         for path, f in files(desired.manifest):
             data = (secrets if f["secret"] else contents)[path].encode()

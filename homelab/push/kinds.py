@@ -20,6 +20,7 @@ class Row:
     LINK: Final = "L"  # L  path target
     UNIT: Final = "U"  # U  unit that must be active
     SECRET: Final = "S"  # S  path of a secret file (kept in the live generation only)
+    PULL: Final = "P"  # P  image ref@digest, units, pull timeout (pulled before the switch)
 
 
 class Rec:
@@ -41,4 +42,5 @@ class Rec:
     CONTENT: Final = "C"  # C  path base64 (a changed non-secret file's live text)
     KEPT: Final = "N"  # N  a kept generation: name mtime rollback-of
     PUSHED: Final = "W"  # W  a row of the live generation's manifest.tsv (Row kinds follow)
+    IMAGE: Final = "IM"  # IM unit, the REPO@DIGEST names of its running container's image
     ARMED: Final = "A"  # A  GEN PREV DEADLINE: a switch not yet confirmed (confirm-or-revert)

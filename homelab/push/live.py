@@ -12,7 +12,7 @@ import base64
 import binascii
 import contextlib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from homelab.manifest import dirs, files, links, mode, owner
@@ -42,6 +42,7 @@ class Pushed:
     links: dict[str, str] = field(default_factory=dict)
     units: list[str] = field(default_factory=list)
     secret: set[str] = field(default_factory=set)
+    images: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (ref, units)
 
 
 @dataclass
@@ -59,6 +60,8 @@ class LiveState:
     rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
     armed: list[str] = field(default_factory=list)  # GEN, PREV, DEADLINE: not yet confirmed
     pushed: Pushed | None = None  # None: homelab never pushed to this host
+    # unit -> REPO@DIGEST names of the image its running container runs
+    images: dict[str, list[str]] = field(default_factory=dict)
 
 
 def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
@@ -71,6 +74,7 @@ def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None)
     calls += [f"dir {q(p)}" for p, _ in dirs(m)]
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
+    calls += [f"image {q(u)}" for u in sorted({u for ref, us in desired.images for u in us})]
     calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
     calls.append("pushed")
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
@@ -109,6 +113,8 @@ def parse_live(text: str) -> LiveState:
             live.rolled_back = rec[1:]
         elif kind == Rec.ARMED:
             live.armed = rec[1:]
+        elif kind == Rec.IMAGE:
+            live.images[rec[1]] = rec[2].split() if len(rec) > 2 else []
         elif kind == Rec.OLD_UNIT:
             live.old_units.append(rec[1])
         elif kind == Rec.PUSHED:
@@ -134,6 +140,8 @@ def _pushed_row(live: LiveState, rec: list[str]) -> None:
         pushed.units.append(rec[1])
     elif kind == Row.SECRET and len(rec) >= 2:
         pushed.secret.add(rec[1])
+    elif kind == Row.PULL and len(rec) >= 3:
+        pushed.images.append((rec[1], tuple(u for u in rec[2].split(",") if u != "-")))
 
 
 def differences(desired: Desired, hashes: Mapping[str, str], live: LiveState) -> dict[str, str]:
@@ -196,6 +204,7 @@ def differences(desired: Desired, hashes: Mapping[str, str], live: LiveState) ->
             out[f"unit:{u}"] = "no longer in the stack"
     for u in sorted(set(live.pending)):
         out.setdefault(f"unit:{u}", "restart pending from an interrupted push")
+    out.update(_image_differences(desired.images, live, "images.lock has"))
     if live.rolled_back:
         out["rollback"] = _rollback_note(live.rolled_back)
     if live.armed:
@@ -254,6 +263,7 @@ def compute_drift(live: LiveState) -> dict[str, str]:
             state = live.units.get(u, "")
             if state != "active":
                 drift[f"unit:{u}"] = f"not active ({state or 'unknown'})"
+        drift.update(_image_differences(pushed.images, live, "the last push pulled"))
     for u in sorted(set(live.pending)):
         drift.setdefault(f"unit:{u}", "restart pending from an interrupted push")
     if live.rolled_back:
@@ -261,6 +271,22 @@ def compute_drift(live: LiveState) -> dict[str, str]:
     if live.armed:
         drift["confirm"] = _armed_note(live.armed)
     return drift
+
+
+def _image_differences(
+    images: Iterable[tuple[str, tuple[str, ...]]], live: LiveState, against: str
+) -> dict[str, str]:
+    """`image:UNIT` -> how, for each unit whose running container runs another image than the
+    digest `images` pin (the stack's, for the plan; the last push's, for drift)."""
+    out: dict[str, str] = {}
+    for ref, units in images:
+        want = ref.partition("@")[2]
+        for u in units:
+            runs = live.images.get(u)
+            if want and runs is not None and not any(r.endswith("@" + want) for r in runs):
+                shown = runs[0].rpartition("@")[2] if runs else "an image with no digest"
+                out[f"image:{u}"] = f"runs {shown}, {against} {want}"
+    return out
 
 
 def _rollback_note(rolled_back: list[str]) -> str:

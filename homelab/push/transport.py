@@ -20,7 +20,13 @@ from homelab.push.apply import (
     apply_outcome,
     remote_errors,
 )
-from homelab.push.desired import Desired, build_tar, desired_hashes, generation_id
+from homelab.push.desired import (
+    PULL_TIMEOUT,
+    Desired,
+    build_tar,
+    desired_hashes,
+    generation_id,
+)
 from homelab.push.errors import PushError
 from homelab.push.live import READ_COMMAND, LiveState, parse_live, read_script
 from homelab.push.ssh import Connection, control_path, known_hosts_line, private_dir, ssh_argv
@@ -120,13 +126,15 @@ def apply(
     settle: int,
     now: float | None = None,
     confirm: int = 0,
+    pull_timeout: int = PULL_TIMEOUT,
 ) -> ApplyResult:
     """One SSH connection: send the new generation and apply it (validate, switch, restart).
     With `confirm` > 0 the host arms a revert that `confirm_generation` must disarm."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
     gen = generation_id(desired, hashes, time.time() if now is None else now)
-    data = build_tar(desired, contents, secrets, gen, health_timeout, settle, confirm)
+    data = build_tar(desired, contents, secrets, gen, health_timeout, settle, confirm, pull_timeout)
     budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
+    budget += pull_timeout * len(desired.images)
     try:
         rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
     except PushError:

@@ -4,12 +4,13 @@ The stack file is built from the real `Pulumi.mouse.yaml` at test time, with onl
 `homelab:ssh` replaced (127.0.0.1, the sim host's port, its pinned host key, the test key)
 and the test key as core's `homelab:host.ssh_authorized_keys` (the placeholder is refused),
 so it cannot drift from the real one: same keys, same containers, production checks on.
-Its images are busybox stand-ins tagged with the exact image names of `containers/*.container`,
+Its images are busybox stand-ins in the test registry under the exact image names of
+`containers/*.container` (the project copy's images.lock resolved against it),
 each listening on the TCP ports its container publishes (the sim host's containers use the
 host network, see scripts/sim-host) and, like the real ones, refusing to start without the
 secrets the stack wires into it.
 
-Reusable by any e2e test: `mouse_host` (session fixture: the sim host with the stand-ins),
+Reusable by any e2e test: `mouse_host` (session fixture: the sim host, stand-ins in the registry),
 `new_mouse_stack(host, workdir)`, `stand_ins()`, `MouseStack.plan()` / `expected_tree()`.
 """
 
@@ -34,7 +35,8 @@ from homelab.host.layout import HostLayout
 from homelab.host.stack import StackFiles
 from homelab.quadlet import PublishedPort, parse_unit
 from tests.e2e.pulumi_cli import REPO, Stack, new_stack, project_copy
-from tests.e2e.simhost import SimHost, build_images
+from tests.e2e.registry import ensure_registry, lock_images
+from tests.e2e.simhost import SimHost
 
 STACK = "e2e-mouse"
 # Test-only values for mouse's secret config keys (the real ones are the user's).
@@ -111,9 +113,9 @@ def stand_ins() -> list[StandIn]:
 
 
 def build_stand_ins() -> None:
-    for si in stand_ins():
-        build_images(si.command(), si.image)
-    build_images(CRASH_CMD, CRASH_IMAGE)
+    """Every stand-in in the test registry, under its image's real name (the sim host pulls
+    them through its registries.conf mirror)."""
+    ensure_registry()
 
 
 @dataclass
@@ -150,6 +152,10 @@ class MouseStack:
 
     def units(self) -> list[str]:
         return sorted(self.plan().fileset.units)
+
+    def lock_images(self) -> str:
+        """`homelab images lock` after a change of image or tag in the stack."""
+        return lock_images(self.project)
 
 
 def new_mouse_stack(

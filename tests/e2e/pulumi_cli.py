@@ -53,10 +53,12 @@ def _unpackaged(dest: Path) -> None:
     (dest / "uv.lock").write_text(lock.replace(editable, editable.replace("editable", "virtual")))
 
 
-def project_copy(dest: Path) -> Path:
+def project_copy(dest: Path, images_lock: bool = True) -> Path:
     """A copy of the project as a user runs it, at `dest`. Its stack files keep the tracked
     settings but drop whatever salt or secrets the developer's own stacks put there, so a test
-    never depends on the state of the working stack files."""
+    never depends on the state of the working stack files. `images_lock`: the copy's
+    images.lock made by `homelab images lock` against the test registry (tests/e2e/registry.py;
+    the real images' digests cannot be resolved from here)."""
     dest.mkdir(parents=True, exist_ok=True)
     for f in PROJECT_FILES:
         shutil.copy(REPO / f, dest / f)
@@ -67,6 +69,10 @@ def project_copy(dest: Path) -> Path:
         doc = public(yaml.safe_load(f.read_text()) or {})
         (dest / f.name).write_text(yaml.safe_dump(doc, sort_keys=False))
     (dest / ".venv").symlink_to(REPO / ".venv")
+    if images_lock:
+        from tests.e2e.registry import lock_images
+
+        lock_images(dest)
     return dest
 
 

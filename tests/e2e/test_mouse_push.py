@@ -19,6 +19,7 @@ import pytest
 
 from homelab import push
 from homelab.fileset import ManagedFile
+from homelab.host.images import ImageLock
 from tests.e2e.mouse_stack import (
     CRASH_IMAGE,
     MouseStack,
@@ -190,6 +191,7 @@ def test_6_a_crashing_release_is_rolled_back(ms: MouseStack) -> None:
     good = host.tree(paths)
     rustfs = host.unit("rustfs.service")["InvocationID"]
     ms.stack.set("homelab:containers.netdata.image_tag", CRASH_IMAGE.rsplit(":", 1)[1])
+    ms.lock_images()
     p = ms.stack.up(check=False)
     text = p.stdout + p.stderr
     assert p.returncode != 0
@@ -202,13 +204,17 @@ def test_6_a_crashing_release_is_rolled_back(ms: MouseStack) -> None:
     # The old release runs again; the other container was never touched.
     assert wait_http(host, PORTS["netdata"][0]).strip() == "homelab-sim"
     image = host.sh("podman inspect netdata --format '{{.ImageName}}'").strip()
-    assert image == "docker.io/netdata/netdata:v2.7.1"
+    # podman names an image pulled as NAME:TAG@DIGEST by NAME@DIGEST: the locked one.
+    locked = ImageLock.parse((ms.project / "images.lock").read_text())
+    want = locked.entries["docker.io/netdata/netdata:v2.7.1"].digest
+    assert image == f"docker.io/netdata/netdata@{want}", image
     assert host.unit("rustfs.service")["InvocationID"] == rustfs
     # One homelab message, no Python traceback (the dynamic provider's is kept out).
     assert "Traceback" not in text and 'File "' not in text, text
     # Back to the good release: the failed up recorded nothing (the Ignition waits for the
     # push), so the state matches the host: no change at all, and the up pushes nothing.
     ms.stack.rm("homelab:containers.netdata.image_tag")
+    ms.lock_images()
     ms.stack.preview("--expect-no-changes")
     _conns, cmds = ssh_use(ms, ms.stack.up)
     assert cmds["apply"] == 0 and host.current_generation() == gen

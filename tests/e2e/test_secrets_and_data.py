@@ -16,6 +16,7 @@ import tarfile
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from tests.e2e.mouse_stack import SECRETS, MouseStack, new_mouse_stack
 from tests.e2e.simhost import SIM, SimHost, wait_http
@@ -43,6 +44,14 @@ def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ms.stack.set("homelab:containers.navidrome.enabled", "true")
     ms.stack.set("homelab:containers.navidrome.secrets.ND_KEY", "navidromeKey")
     ms.set_secret("navidromeKey", NAV_KEY)
+    # A private registry whose password is the canary too: the auth file is searched as well.
+    sf = ms.project / "Pulumi.e2e-mouse.yaml"
+    doc = yaml.safe_load(sf.read_text())
+    doc["config"]["homelab:registries"] = {
+        "registry.example": {"username": "homelab", "password": "registryPassword"}
+    }
+    sf.write_text(yaml.safe_dump(doc, sort_keys=False))
+    ms.set_secret("registryPassword", CANARY)
     yield ms
 
 
@@ -156,6 +165,8 @@ def test_canary_never_in_plain_text(ms: MouseStack) -> None:
     # /etc/homelab/env/rustfs.env is a link into the live generation (grep does not follow it).
     live = host.sh("readlink -f /etc/homelab/env/rustfs.env").strip()
     assert live.startswith("/etc/homelab/generations/") and live in found, (live, found)
+    auth = host.sh("readlink -f /etc/homelab/images/auth.json").strip()
+    assert auth.startswith("/etc/homelab/generations/") and auth in found, (auth, found)
     # Every file on the host holding it must be root-only: root-owned, unreadable by others.
     bad = readable_by_others(host, list(found))
     bad += [f"{p} ({how})" for p, how in found.items() if p.startswith("/") and " root" not in how]

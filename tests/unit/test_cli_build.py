@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 def counted(monkeypatch, tmp_path):
     """(project copy, Counter of tool runs, Counter of stack file reads) around a build whose
     secrets come from here instead of the pulumi CLI."""
-    project = project_copy(tmp_path / "project")
+    project = project_copy(tmp_path / "project", images_lock=False)
     runs: Counter[str] = Counter()
     reads: Counter[str] = Counter()
     real_run, real_read = subprocess.run, homelab.host.stack.read_file

@@ -160,6 +160,7 @@ def test_apply_command_unpacks_the_tar_and_runs_the_script_it_carries(
     remote.mkdir()
     (remote / "apply.sh").write_text('echo "ran $0 in $1"; ls "$1/root/etc"; cat "$1/END"\n')
     (remote / "revert.sh").write_text("exit 1\n")
+    (remote / "images.sh").write_text("# sourced by apply.sh\n")
     monkeypatch.setattr(push.desired, "REMOTE_DIR", remote)
     d, c, s, _ = parts(fileset())
     data = push.build_tar(d, c, s, "20260101T000000Z-abcdef12", 30, 5)
@@ -190,7 +191,9 @@ def _dash() -> str:
     return dash
 
 
-@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh", "revert.sh"])
+@pytest.mark.parametrize(
+    "script", ["apply.sh", "images.sh", "read.sh", "day2.sh", "rollback.sh", "revert.sh"]
+)
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
         [_dash(), "-n", str(push.REMOTE_DIR / script)], capture_output=True, text=True

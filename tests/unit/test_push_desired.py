@@ -86,6 +86,7 @@ def test_the_tar_holds_each_file_as_the_host_must_have_it():
     assert got == [
         ("apply.sh", reg, 0o700, 0, 0, 0),
         ("revert.sh", reg, 0o700, 0, 0, 0),
+        ("images.sh", reg, 0o600, 0, 0, 0),
         ("manifest.tsv", reg, 0o644, 0, 0, 0),
         ("root", dirtype, 0o755, 0, 0, 0),
         ("root/etc", dirtype, 0o755, 0, 0, 0),

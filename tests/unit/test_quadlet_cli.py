@@ -149,7 +149,7 @@ def test_check_with_a_stack_adds_its_rules(tmp_path):
 
 def test_check_and_build_say_the_same_of_a_unit_file(tmp_path):
     """The same code: a bad unit enabled in a stack gets the same lines from both."""
-    project = project_copy(tmp_path / "project")
+    project = project_copy(tmp_path / "project", images_lock=False)
     (project / "containers" / "web.container").write_text(BAD)
     stack = project / "Pulumi.mouse.yaml"
     stack.write_text(stack.read_text().replace("  homelab:containers:\n", _WEB_ENABLED))

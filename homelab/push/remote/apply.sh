@@ -307,6 +307,13 @@ while read -r u; do
     systemctl is-active -q "$u" || printf '%s\n' "$u" >>"$d/start"
 done <"$d/units"
 
+# Before the switch: `prepare`. Each step undoes its own work when it fails and returns 1;
+# then the steps before it are undone and nothing on the host has changed. Images first (the
+# new generation's, pulled before any unit stops: a failed pull is a refusal, not downtime).
+. "$d/images.sh"
+images_prepare || abort "$IMAGES_ERROR; host unchanged"
+hook prepared
+
 # 4. The staged tree becomes a generation beside the live one.
 mkdir -p "$G"
 chmod 0755 "$B" "$G" "$d"
@@ -484,6 +491,8 @@ done
 ls -1 "$G" | sort | head -n -6 | while read -r old; do
     [ "$G/$old" = "$ng" ] || [ "$G/$old" = "$keep" ] || rm -rf "${G:?}/$old"
 done
+# Images that no kept generation uses any more (only those homelab pulled).
+images_prune
 # Secret files live in the live generation only: the older ones (kept for inspection) lose
 # theirs once this one is live; a rollback of the next push returns to this one, which keeps
 # them. Paths are the secret files of this manifest and of that generation's own.

@@ -5,8 +5,16 @@ G=$B/generations
 cur=$(readlink "$B/current" 2>/dev/null || true)
 M=$cur/manifest.tsv
 
-# status: the current generation, then per managed unit its state and the image of its
-# .container file in that generation.
+# The repository digests (REPO@sha256:...) of the image UNIT's running container runs.
+running_digests() {
+    c=$(podman ps -q --filter "label=PODMAN_SYSTEMD_UNIT=$1" 2>/dev/null | head -n 1)
+    [ -n "$c" ] || return 0
+    i=$(podman inspect --format '{{.Image}}' "$c" 2>/dev/null) || return 0
+    podman image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$i" 2>/dev/null || true
+}
+
+# status: the current generation, then per managed unit its state, the image of its
+# .container file in that generation (the locked REF:TAG@DIGEST) and what it runs.
 status() {
     printf 'G\t%s\n' "${cur##*/}"
     [ -f "$cur/rollback" ] && printf 'R\t%s\n' "$(cat "$cur/rollback")"
@@ -19,9 +27,9 @@ status() {
             img=$(sed -n 's/^Image=//p' "$cur/root$f" | tail -n 1)
         done
         # One property per call: `systemctl show` prints several in its own order.
-        printf 'U\t%s\t%s\t%s\t%s\t%s\n' "$u" "$(systemctl show -p ActiveState --value "$u")" \
+        printf 'U\t%s\t%s\t%s\t%s\t%s\t%s\n' "$u" "$(systemctl show -p ActiveState --value "$u")" \
             "$(systemctl show -p SubState --value "$u")" \
-            "$(systemctl show -p NRestarts --value "$u")" "$img"
+            "$(systemctl show -p NRestarts --value "$u")" "$img" "$(running_digests "$u")"
     done
 }
 

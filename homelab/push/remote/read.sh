@@ -76,9 +76,18 @@ fi
 pushed() {
     m=$cur/manifest.tsv
     [ -n "$cur" ] && [ -f "$m" ] || return 0
-    awk -F'\t' '$1 ~ /^[FDLUS]$/ { print "W\t" $0 }' "$m"
+    awk -F'\t' '$1 ~ /^[FDLUSP]$/ { print "W\t" $0 }' "$m"
     awk -F'\t' '$1 == "F" { print $2 }' "$m" | while IFS= read -r p; do file "$p"; done
     awk -F'\t' '$1 == "D" { print $2 }' "$m" | while IFS= read -r p; do dir "$p"; done
     awk -F'\t' '$1 == "L" { print $2 }' "$m" | while IFS= read -r p; do link "$p"; done
     awk -F'\t' '$1 == "U" { print $2 }' "$m" | while IFS= read -r u; do unit "$u"; done
+}
+# image UNIT: the repository digests of the image the unit's running container runs (drift
+# when the locked digest is not among them).
+image() {
+    c=$(podman ps -q --filter "label=PODMAN_SYSTEMD_UNIT=$1" 2>/dev/null | head -n 1)
+    [ -n "$c" ] || return 0
+    i=$(podman inspect --format '{{.Image}}' "$c" 2>/dev/null) || return 0
+    printf 'IM\t%s\t%s\n' "$1" \
+        "$(podman image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$i" 2>/dev/null)"
 }
