@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-_SETTINGS = ("connection", "health_timeout", "settle")
+_SETTINGS = ("connection", "health_timeout", "settle", "snapshots_keep")
 
 
 def _known(v: Any) -> bool:
@@ -135,6 +135,7 @@ class HostPushProvider(ResourceProvider):
                 secrets,
                 int(props["health_timeout"]),
                 int(props["settle"]),
+                snapshots_keep=int(props.get("snapshots_keep") or 5),
             )
             outs.update(
                 generation=res.generation,
@@ -254,6 +255,7 @@ class HostPush(pulumi.ComponentResource):
             "secret_contents": secret_files,
             "health_timeout": args.push.health_timeout,
             "settle": args.push.settle,
+            "snapshots_keep": args.push.snapshots_keep,
             "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
+from homelab.fileset import FileSet, ManagedDataset, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import HostConfig, StackConfig
 from homelab.host.containers import Bind, Planned, PlannedContainer, plan_container
 from homelab.host.problems import PlanError, Problems
@@ -45,6 +45,7 @@ def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = No
     problems = Problems(files or StackFiles(project_dir), chain(cfg))
     planned = [p for name in cfg.enabled if (p := plan_container(problems, cfg, project_dir, name))]
     _cross_checks(problems, planned, cfg.ssh.port if cfg.ssh else 22)
+    datasets = _datasets(problems, cfg, planned)
     if problems:
         raise PlanError(problems.lines)
     host = cfg.host
@@ -64,8 +65,39 @@ def plan_host(cfg: StackConfig, project_dir: Path, files: StackFiles | None = No
         units=tuple(p.container.service for p in planned),
         quadlet_dir=QUADLET_DIR,
         secret_names=tuple(cfg.secret_names()),
+        datasets=tuple(datasets),
     )
     return HostPlan(config=cfg, containers=tuple(p.container for p in planned), fileset=fs)
+
+
+def _datasets(problems: Problems, cfg: StackConfig, planned: list[Planned]) -> list[ManagedDataset]:
+    """A dataset per container that asks for one (`dataset:`), on a host with a pool: named
+    under host.datasets_parent, mounted at VOLUME_ROOT/NAME, which must hold its data."""
+    parent, root = cfg.host.datasets_parent, cfg.host.volume_root
+    out = []
+    for p in planned:
+        name = p.container.name
+        props = cfg.containers[name].dataset if name in cfg.containers else None
+        if props is None or parent is None:
+            continue
+        mountpoint = f"{root}/{name}"
+        if not any(d.startswith(mountpoint + "/") for d in p.container.data_dirs):
+            problems.stack(
+                ("containers", name, "dataset"),
+                f"{name!r} has a dataset at {mountpoint} but mounts no data directory under "
+                f"it (its data: {', '.join(p.container.data_dirs) or 'none'}); remove "
+                "`dataset` or mount its data there",
+            )
+            continue
+        out.append(
+            ManagedDataset(
+                name=f"{parent}/{name}",
+                mountpoint=mountpoint,
+                properties=tuple(sorted(props.items())),
+                units=(p.container.service,),
+            )
+        )
+    return out
 
 
 def _cross_checks(problems: Problems, planned: list[Planned], ssh_port: int) -> None:

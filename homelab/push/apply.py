@@ -57,11 +57,12 @@ def apply(
     health_timeout: int,
     settle: int,
     now: float | None = None,
+    snapshots_keep: int = 5,
 ) -> ApplyResult:
     """One SSH connection: send the new generation and apply it (validate, switch, restart)."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
     gen = generation_id(desired, hashes, time.time() if now is None else now)
-    data = build_tar(desired, contents, secrets, gen, health_timeout, settle)
+    data = build_tar(desired, contents, secrets, gen, health_timeout, settle, snapshots_keep)
     budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
     rc, out, err = run_ssh(conn, APPLY_COMMAND, data, budget)
     res = parse_apply_output(out)

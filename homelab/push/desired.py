@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from homelab.manifest import dirs, files, links, mode, owner, sha256
+from homelab.manifest import datasets, dirs, files, links, mode, owner, sha256
 from homelab.push.errors import REMOTE_DIR, PushError
 
 if TYPE_CHECKING:
@@ -87,6 +87,7 @@ def manifest_tsv(
     gen_id: str,
     health_timeout: int,
     settle: int,
+    snapshots_keep: int = 5,
 ) -> str:
     rows = [f"I\t{gen_id}", f"Q\t{desired.quadlet_dir}", f"T\t{health_timeout}\t{settle}"]
     for path, f in files(desired.manifest):
@@ -97,6 +98,13 @@ def manifest_tsv(
     rows += [f"U\t{u}" for u in desired.units]
     # Secret files: apply.sh keeps them in the live generation only.
     rows += [f"S\t{path}" for path, f in files(desired.manifest) if f["secret"]]
+    # Datasets (remote/datasets.sh): name, mountpoint, PROP=VALUE,... and the units whose
+    # restart snapshots it; K: how many homelab snapshots each keeps.
+    for ds in datasets(desired.manifest):
+        props = ",".join(f"{k}={v}" for k, v in sorted(ds["properties"].items())) or "-"
+        units = ",".join(ds["units"]) or "-"
+        rows.append(f"Z\t{ds['dataset']}\t{ds['mountpoint']}\t{props}\t{units}")
+    rows.append(f"K\tsnapshots\t{snapshots_keep}")
     return "\n".join(rows) + "\n"
 
 
@@ -107,6 +115,7 @@ def build_tar(
     gen_id: str,
     health_timeout: int,
     settle: int,
+    snapshots_keep: int = 5,
 ) -> bytes:
     """The whole generation as one tar: apply.sh, manifest.tsv and root/<path> for each file."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
@@ -128,7 +137,8 @@ def build_tar(
 
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
         add("apply.sh", (REMOTE_DIR / "apply.sh").read_bytes(), 0o700)
-        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle)
+        add("datasets.sh", (REMOTE_DIR / "datasets.sh").read_bytes(), 0o600)
+        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle, snapshots_keep)
         add("manifest.tsv", tsv.encode(), 0o644)
         for path, f in files(desired.manifest):
             data = (secrets if f["secret"] else contents)[path].encode()

@@ -10,7 +10,7 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from homelab.manifest import dirs, files, links, mode, owner
+from homelab.manifest import DATASET_KEY, datasets, dirs, files, links, mode, owner
 from homelab.push.desired import Desired
 from homelab.push.errors import CURRENT, REMOTE_DIR, PushError
 from homelab.push.ssh import Connection, run_ssh
@@ -28,6 +28,17 @@ class LiveFile:
 
 
 @dataclass
+class LiveDataset:
+    state: str  # dataset | plain | missing | nozfs
+    creator: str = "-"  # the generation that created it; "-": not homelab
+    diffs: dict[str, str] = field(default_factory=dict)  # property -> live value, where it differs
+
+    @property
+    def ours(self) -> bool:
+        return self.creator not in ("-", "")
+
+
+@dataclass
 class LiveState:
     generation: str = ""
     files: dict[str, LiveFile | None] = field(default_factory=dict)  # None: missing
@@ -40,6 +51,7 @@ class LiveState:
     old_units: list[str] = field(default_factory=list)  # units of the live generation
     texts: dict[str, str] = field(default_factory=dict)  # changed non-secret files' content
     rolled_back: list[str] = field(default_factory=list)  # GEN, REPLACED, TIME of a rollback
+    datasets: dict[str, LiveDataset] = field(default_factory=dict)
 
 
 def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
@@ -52,6 +64,9 @@ def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None)
     calls += [f"dir {q(p)}" for p, _ in dirs(m)]
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
+    for ds in datasets(m):
+        props = ",".join(f"{k}={v}" for k, v in sorted(ds["properties"].items())) or "-"
+        calls.append(f"dataset {q(ds['dataset'])} {q(ds['mountpoint'])} {q(props)}")
     calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
 
@@ -87,6 +102,13 @@ def parse_live(text: str) -> LiveState:
             live.pending.append(rec[1])
         elif kind == "R":
             live.rolled_back = rec[1:]
+        elif kind == "Z" and len(rec) >= 3:
+            diffs = (
+                dict(kv.split("=", 1) for kv in rec[4].split(",") if "=" in kv)
+                if len(rec) > 4
+                else {}
+            )
+            live.datasets[rec[1]] = LiveDataset(rec[2], rec[3] if len(rec) > 3 else "-", diffs)
         elif kind == "OU":
             live.old_units.append(rec[1])
         elif kind == "C":
@@ -155,6 +177,17 @@ def compute_drift(desired: Desired, hashes: Mapping[str, str], live: LiveState) 
         lt = live.links.get(path)
         if lt != target:
             drift[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+    for ds in datasets(m):
+        lds = live.datasets.get(ds["dataset"])
+        key = DATASET_KEY + ds["dataset"]
+        if lds is None or lds.state == "missing":
+            drift[key] = "dataset missing"
+        elif lds.state == "nozfs":
+            drift[key] = "this host has no zfs command"
+        elif lds.state == "dataset" and lds.ours and lds.diffs:
+            drift[key] = ", ".join(
+                f"{k} is {v}, want {ds['properties'][k]}" for k, v in sorted(lds.diffs.items())
+            )
     managed = {p for p, _ in files(m)}
     for q in sorted(live.quadlets):
         if q not in managed:

@@ -232,16 +232,18 @@ class Project:
         return out / f"{stack}.ign"
 
     def previous_pool(self, plan: HostPlan, files: dict[str, str]) -> Path:
-        """mouse's pool as a reinstall finds it: the data directories earlier pushes made
-        (modes, owners) and `files` (path under the pool -> content) written back then."""
+        """mouse's pool as a reinstall finds it, a real ZFS pool (zfs-fuse) on a disk file in
+        the returned directory, exported: the data directories earlier pushes made (plain
+        directories, modes, owners) and `files` (path under the pool -> content)."""
         pool = self.tmp / "pool"
+        script = []
         for d in plan.fileset.dirs:
-            p = pool / d.path.removeprefix("/var/tank/")
-            p.mkdir(parents=True, exist_ok=True)
-            os.chown(p, d.uid, d.gid)
-            p.chmod(d.mode)
+            p = shlex.quote(d.path)
+            script.append(f"mkdir -p {p}; chown {d.uid}:{d.gid} {p}; chmod {d.mode:o} {p}")
         for rel, text in files.items():
-            (pool / rel).write_text(text)
+            script.append(f"printf %s {shlex.quote(text)} >{shlex.quote('/var/tank/' + rel)}")
+        p = self.script("pool", str(pool), "\n".join(script), timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
         return pool
 
 

@@ -11,8 +11,8 @@ so the timezone check can fail, Europe/Berlin instead of UTC).
 
 mouse: first boot leaves rustfs waiting for its secrets (they are not in mouse's Ignition),
 `pulumi up` delivers them through the real engine and push, and a no-change preview is clean.
-The pool is a directory from "before the reinstall" (data dirs and a file), bound at /var/tank
-after Ignition, as mouse's ZFS pool is imported after Ignition.
+The pool is a real ZFS pool (zfs-fuse) from "before the reinstall" (data dirs and a file) on a
+disk file outside the machine, which the zfs-import unit Ignition wrote imports at first boot.
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def test_mouse_containers_that_need_secrets_wait_and_say_why(
     needs = {c.service for c in plan.containers if c.secrets}
     free = [c.service for c in plan.containers if not c.secrets]
     assert needs == {"rustfs.service"} and free == ["netdata.service"]
-    # The zfs-import unit from Ignition ran its own commands (against the simulation's stubs).
+    # The zfs-import unit from Ignition imported the real pool (zfs-fuse) with its own commands.
     assert host.states(["zfs-import-tank.service"]) == {"zfs-import-tank.service": "active"}
     assert host.wait_active(free) == dict.fromkeys(free, "active")
     assert host.http(19999).strip() == STANDIN_BODY

@@ -159,6 +159,7 @@ def test_apply_command_unpacks_the_tar_and_runs_the_script_it_carries(
     remote = tmp_path / "remote"
     remote.mkdir()
     (remote / "apply.sh").write_text('echo "ran $0 in $1"; ls "$1/root/etc"; cat "$1/END"\n')
+    (remote / "datasets.sh").write_text("")
     monkeypatch.setattr(push.desired, "REMOTE_DIR", remote)
     d, c, s, _ = parts(fileset())
     data = push.build_tar(d, c, s, "20260101T000000Z-abcdef12", 30, 5)
@@ -189,7 +190,7 @@ def _dash() -> str:
     return dash
 
 
-@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh"])
+@pytest.mark.parametrize("script", ["apply.sh", "read.sh", "day2.sh", "rollback.sh", "datasets.sh"])
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
         [_dash(), "-n", str(push.REMOTE_DIR / script)], capture_output=True, text=True
@@ -357,7 +358,7 @@ class FakeHost:
         )
 
     def apply(
-        self, conn: push.Connection, desired: push.Desired, contents, secrets, *timing
+        self, conn: push.Connection, desired: push.Desired, contents, secrets, *timing, **kw
     ) -> push.ApplyResult:
         self.applied.append(desired)
         self.files = {**contents, **secrets}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from homelab import push
 from homelab.manifest import files
-from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
+from homelab.push.plan import NO_DATASETS, PLAN_HEAD, render_plan, secret_strings
 from homelab.push.sshfail import explain_ssh_failure
 from tests.unit.test_push import HK, _dash, fileset, parts
 
@@ -42,7 +42,8 @@ def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
         "+Image=x:1\n"
         f"secret file {env}: content differs (values not shown)\n"
         "units:\n"
-        f"  restart web.service: {web} changed, {env} changed\n"
+        f"  restart web.service: {web} changed, {env} changed\n" + NO_DATASETS
+        # No datasets in this set: one line says snapshots are off.
     )
     assert "hunter2" not in render_plan(m, dict(c, **{web: "PW=hunter2\n"}), h, live, ["hunter2"])
 

@@ -66,6 +66,9 @@ relink() { # TARGET PATH
 }
 ours() { [ -L "$1" ] && [ "$(readlink "$1")" = "$B/current/root$1" ]; }
 
+# The steps before the switch (prepare), each in its own file beside this one.
+[ ! -f "$d/datasets.sh" ] || . "$d/datasets.sh"
+
 exec 9>"$B/.lock"
 if command -v flock >/dev/null 2>&1; then flock -n 9 || abort "another push is running"; fi
 
@@ -139,6 +142,11 @@ while read -r u; do
     grep -qxF "$u" "$d/restart" && continue
     systemctl is-active -q "$u" || printf '%s\n' "$u" >>"$d/start"
 done <"$d/units"
+
+# Prepare (before the switch): each step undoes its own work when it fails.
+if command -v datasets_prepare >/dev/null 2>&1; then
+    datasets_prepare || abort "preparing the ZFS datasets failed (above); host unchanged"
+fi
 
 # 4. The staged tree becomes a generation beside the live one.
 mkdir -p "$G"
@@ -264,6 +272,8 @@ if [ -n "$unhealthy" ]; then
     state=$(systemctl show -p ActiveState -p SubState -p NRestarts "$unhealthy" | tr '\n' ' ')
     journal=$(journalctl -u "$unhealthy" -n 30 --no-pager 2>&1 || true)
     say "HOMELAB-ROLLBACK ${cur##*/}"
+    # Data written by the failed version goes back with it (README: "The data story").
+    if command -v datasets_revert >/dev/null 2>&1; then datasets_revert; fi
     # Back to the previous generation: one rename again, then repair links both ways.
     relink "$cur" "$B/current"
     comm -13 "$d/old-paths" "$d/new-paths" | while read -r p; do
@@ -296,6 +306,7 @@ rm -f "$B/pending"
 while read -r u; do say "HOMELAB-RESTARTED $u"; done <"$d/restart"
 while read -r u; do say "HOMELAB-STARTED $u"; done <"$d/start"
 while read -r u; do say "HOMELAB-STOPPED $u"; done <"$d/removed"
+if command -v datasets_prune >/dev/null 2>&1; then datasets_prune; fi
 # One generation per content: the same content pushed again (a push whose client was killed,
 # retried; the restarts of an interrupted push) leaves only the live copy.
 dig=${gen#*-}

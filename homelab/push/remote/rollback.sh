@@ -5,9 +5,14 @@
 # check, restart-only-what-differs, one-rename switch, health gate and automatic return on
 # failure as a push. The copy carries `rollback` (GEN, the generation it replaced, the time):
 # read.sh reports it, so `pulumi preview` shows the host as drifted until the next `up`.
+# GEN may end in "+data" or "+data-force": the datasets go back too (datasets.sh).
 set -eu
 d=$1
 want=${2:-}
+data=""
+case $want in *+*) data=${want#*+} want=${want%%+*} ;; esac
+TAB=$(printf '\t')
+lines() { awk -F'\t' -v k="$1" '$1 == k' "$2" 2>/dev/null || true; }
 B=/etc/homelab
 G=$B/generations
 say() { printf '%s\n' "$*"; }
@@ -27,6 +32,9 @@ fi
 case $want in */* | .* | *.failed) fail "not a generation: $want" ;; esac
 [ -f "$G/$want/manifest.tsv" ] || fail "no generation $want (see \`homelab generations\`)"
 [ "$G/$want" != "$cur" ] || fail "$want is already the current generation"
+case $data in "" | data | data-force) ;; *) fail "not a data mode: $data" ;; esac
+. "$d/datasets.sh"
+datasets_rollback_plan "$want" "$data" || fail "rollback refused: nothing changed (--force-data destroys those snapshots)"
 id=$(date -u +%Y%m%dT%H%M%SZ)-rollback
 cp -a "$G/$want/root" "$d/root"
 # Secret files are kept in the live generation only (apply.sh scrubs them from the others):
