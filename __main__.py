@@ -13,7 +13,7 @@ from components.host import Host, HostArgs
 from components.push import HostPush, HostPushArgs
 from homelab.host.plan import PlanError, plan_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
-from homelab.program import exit_quietly_on_interrupt, program_config
+from homelab.program import exit_quietly_on_interrupt, program_config, snapshots_notice
 from homelab.tools import ToolError, check_plan
 from homelab.vm.host import VmHostError, qemu_gid, read_capabilities
 from homelab.vm.image import (
@@ -42,6 +42,8 @@ try:
     plan = plan_host(cfg, PROJECT_DIR, files)
     check_plan(plan)
     secret_values = pick_secrets(cfg, given, files)
+    if pulumi.runtime.is_dry_run() and (notice := snapshots_notice(cfg)):
+        pulumi.log.info(notice)
     base_image = None
     if cfg.vm is not None:
         # A preview never downloads; `up` verifies (or fetches) the image before anything.

@@ -104,3 +104,17 @@ def test_remote_datasets_sh_is_shipped_in_the_tar(tmp_path: Path) -> None:
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         names = tar.getnames()
     assert "datasets.sh" in names and "apply.sh" in names
+
+
+def test_vm_test_says_in_one_line_that_snapshots_are_off() -> None:
+    from homelab.host.stack import StackFiles, load_stack_config
+    from homelab.program import snapshots_notice
+
+    files = StackFiles(REPO)
+    vm = load_stack_config("vm-test", files["vm-test"].values, REPO, files)
+    assert snapshots_notice(vm) == (
+        "snapshots are off on stack 'vm-test': no host.zfs_pool, so the `dataset` of rustfs "
+        "is ignored and their data is a plain directory"
+    )
+    mouse = load_stack_config("mouse", files["mouse"].values, REPO, files)
+    assert snapshots_notice(mouse) is None
