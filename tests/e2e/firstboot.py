@@ -231,17 +231,28 @@ class Project:
         assert p.returncode == 0, p.stderr
         return out / f"{stack}.ign"
 
-    def previous_pool(self, plan: HostPlan, files: dict[str, str]) -> Path:
+    def previous_pool(self, plan: HostPlan, files: dict[str, str], snapshot: str = "") -> Path:
         """mouse's pool as a reinstall finds it, a real ZFS pool (zfs-fuse) on a disk file in
-        the returned directory, exported: the data directories earlier pushes made (plain
-        directories, modes, owners) and `files` (path under the pool -> content)."""
+        the returned directory, exported: the plan's datasets as earlier pushes made them
+        (homelab:created=`snapshot`, each with DATASET@homelab-`snapshot`, taken last), the
+        data directories (modes, owners) and `files` (path under the pool -> content)."""
         pool = self.tmp / "pool"
         script = []
+        if plan.fileset.datasets:
+            parent = plan.fileset.datasets[0].name.rsplit("/", 1)[0]
+            script.append(f"zfs create -o canmount=off -o homelab:created={snapshot} {parent}")
+        for ds in plan.fileset.datasets:
+            script.append(
+                f"zfs create -o mountpoint={ds.mountpoint} -o homelab:created={snapshot} "
+                + " ".join(f"-o {k}={v}" for k, v in ds.properties)
+                + f" {ds.name}"
+            )
         for d in plan.fileset.dirs:
             p = shlex.quote(d.path)
             script.append(f"mkdir -p {p}; chown {d.uid}:{d.gid} {p}; chmod {d.mode:o} {p}")
         for rel, text in files.items():
             script.append(f"printf %s {shlex.quote(text)} >{shlex.quote('/var/tank/' + rel)}")
+        script += [f"zfs snapshot {ds.name}@homelab-{snapshot}" for ds in plan.fileset.datasets]
         p = self.script("pool", str(pool), "\n".join(script), timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
         return pool

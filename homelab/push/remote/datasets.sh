@@ -24,6 +24,14 @@ ds_snapshots() {
     zfs list -H -t snapshot -o name -s creation -r "$1" 2>/dev/null |
         awk -v p="$1@" 'index($0, p) == 1' || true
 }
+# A dataset just mounted or read can be busy for a moment (zfs-fuse more than OpenZFS).
+ds_destroy() {
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        zfs destroy "$1" 2>/dev/null && return 0
+        sleep 0.3
+    done
+    zfs destroy "$1"
+}
 ds_units() { printf '%s\n' "$1" | tr ',' '\n' | grep -v '^-$' || true; }
 ds_props() { printf '%s\n' "$1" | tr ',' '\n' | grep -v '^-$' || true; }
 
@@ -120,7 +128,7 @@ datasets_undo() {
     cut -f1 "$d/snapshots" 2>/dev/null | while read -r s; do zfs destroy "$s" || true; done
     : >"$d/snapshots"
     while IFS="$TAB" read -r ds k v; do zfs set "$k=$v" "$ds" || true; done <"$d/datasets.props"
-    sort -r "$d/datasets.created" 2>/dev/null | while read -r ds; do zfs destroy "$ds" || true; done
+    sort -r "$d/datasets.created" 2>/dev/null | while read -r ds; do ds_destroy "$ds" || true; done
     : >"$d/datasets.created"
 }
 
@@ -172,7 +180,7 @@ ds_loss() {
             diff -rq "$m" "$mp" 2>/dev/null | awk -v a="$m" -v b="$mp" '
                 /^Files / { ch++ } index($0, "Only in " b) == 1 { ad++ } index($0, "Only in " a) == 1 { rm++ }
                 END { printf "%d changed, %d added, %d removed files (compared with a clone)", ch, ad, rm }'
-            zfs destroy "$c" >/dev/null 2>&1 || true
+            ds_destroy "$c" >/dev/null 2>&1 || true
             rmdir "$m" 2>/dev/null || true
         else
             printf 'the writes since (no count: the clone failed)'
