@@ -3,7 +3,7 @@ bookworm, pool version 23; scripts/sim-host), and everything runs through the pr
 program: `pulumi up/preview/destroy` and `homelab rollback|snapshots` from the project folder.
 
 The stand-in `schemer` keeps a schema file in its data: v1 writes "schema v1" when there is
-none, v2 migrates it (rewrites it and appends a row), v3 migrates and then crashes. Its data
+none, v2 migrates a v1 one (rewrites it and appends a row), v3 migrates and then crashes. Its data
 is its own dataset `tank/services/schemer` (stack: `dataset:`). Every assertion reads the
 host: `zfs list`, file hashes under the mountpoint, `systemctl`, the image of the container.
 Tests run in order on one stack (each builds on the last generation)."""
@@ -29,7 +29,9 @@ UNIT = "schemer.service"
 FOREVER = "while :; do sleep 3600; done"
 STANDINS = {
     "v1": f"sh -c '[ -f /data/schema ] || echo \"schema v1\" >/data/schema; {FOREVER}'",
-    "v2": f"sh -c 'echo \"schema v2 (migrated)\" >/data/schema; echo row >>/data/rows; {FOREVER}'",
+    # Migrates a v1 schema (once: a restart on v2 data changes nothing).
+    "v2": 'sh -c \'read -r s </data/schema; if [ "$s" = "schema v1" ]; then '
+    f'echo "schema v2 (migrated)" >/data/schema; echo row >>/data/rows; fi; {FOREVER}\'',
     "v3": "sh -c 'echo \"schema v3 (migrated)\" >/data/schema; sleep 1; exit 3'",
 }
 CONTAINER = f"""[Unit]
