@@ -13,7 +13,7 @@ from components.host import Host, HostArgs
 from components.push import HostPush, HostPushArgs
 from homelab.host.layout import LayoutError, layout_host
 from homelab.host.stack import ConfigError, StackFiles, pick_secrets
-from homelab.program import exit_quietly_on_interrupt, program_config
+from homelab.program import exit_quietly_on_interrupt, program_config, snapshots_notice
 from homelab.tools import ToolError, check_layout, owner_access_problems
 from homelab.vm.host import VmHostError
 from homelab.vm.image import ImageError
@@ -40,6 +40,8 @@ try:
     # Never lock the owner out: the key the push connects with must survive it.
     if access := owner_access_problems(cfg, layout.fileset, files):
         raise ConfigError(access)
+    if pulumi.runtime.is_dry_run() and (notice := snapshots_notice(cfg)):
+        pulumi.log.info(notice)
     # vm-test: the base image, domain type and qemu's group, before anything is registered.
     vm = prepare_vm(cfg.vm, pulumi.runtime.is_dry_run()) if cfg.vm is not None else None
 except (ConfigError, LayoutError, ToolError, ImageError, VmHostError) as exc:

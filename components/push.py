@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from homelab.host.config import PushConfig, SshConfig
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
-_SETTINGS = ("ssh", "health_timeout", "settle", "confirm", "pull_timeout")
+_SETTINGS = ("ssh", "health_timeout", "settle", "confirm", "pull_timeout", "snapshots_keep")
 # In the one secret input `desired` (one `[secret]` line in `pulumi preview --diff`): the
 # bulk, and what never changes by itself.
 _DESIRED = (
@@ -200,6 +200,7 @@ class HostPushProvider(ResourceProvider):
                     int(props["settle"]),
                     confirm=int(props.get("confirm") or 0),
                     pull_timeout=int(props.get("pull_timeout") or push.PULL_TIMEOUT),
+                    snapshots_keep=int(props.get("snapshots_keep") or 5),
                 )
                 if res.armed is not None:
                     # A NEW connection proves a fresh login still works after the switch.
@@ -381,6 +382,7 @@ class HostPush(pulumi.ComponentResource):
             "settle": args.push.settle,
             "confirm": args.push.confirm_seconds,
             "pull_timeout": args.push.pull_timeout,
+            "snapshots_keep": args.push.snapshots_keep,
             "preview": pulumi.runtime.is_dry_run(),
         }
         res = _HostPushResource(

@@ -17,6 +17,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # The one content digest; it lives in the light module that reads manifests back (the push
 # imports that without pydantic), and is part of this contract all the same.
+from homelab.manifest import DATASET_KEY
 from homelab.manifest import sha256 as sha256
 from homelab.pathrules import is_normal
 
@@ -88,6 +89,18 @@ class ManagedImage(BaseModel):
     units: tuple[str, ...] = ()
 
 
+class ManagedDataset(BaseModel):
+    """A ZFS dataset holding a container's data: created when missing, never destroyed;
+    snapshotted (`@homelab-<generation>`) before a push restarts one of its units."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str  # tank/services/rustfs
+    mountpoint: HostPath
+    properties: tuple[tuple[str, str], ...] = ()
+    units: tuple[str, ...] = ()
+
+
 class FileSet(BaseModel):
     """Everything homelab manages on one host."""
 
@@ -102,6 +115,8 @@ class FileSet(BaseModel):
     quadlet_dir: str = "/etc/containers/systemd"
     secret_names: tuple[str, ...] = Field(default=())
     images: tuple[ManagedImage, ...] = ()
+    # Containers' datasets on the host's ZFS pool (none without a pool).
+    datasets: tuple[ManagedDataset, ...] = ()
 
 
 def render_env_file(pairs: tuple[tuple[str, str], ...], secrets: Mapping[str, str]) -> str:
@@ -153,6 +168,8 @@ def manifest(fs: FileSet) -> dict[str, Any]:
                     a digest of a secret would leak it; the push hashes those at push time)
     - a directory: "PATH/" -> {"mode": "0750", "owner": "UID:GID", "dir": True}
     - a link:      {"link": TARGET}
+    - a dataset:   "zfs:NAME" -> {"dataset": NAME, "mountpoint": PATH,
+                    "properties": {PROP: VALUE}, "units": [SERVICE, ...]}
     Modes are octal strings, as people write them, and no value is a number: the engine's
     protobuf Struct would hand a number back as a float. `homelab.manifest` reads it back
     (by kind, modes and owners as numbers). The set's own `units` and `quadlet_dir` are
@@ -171,4 +188,11 @@ def manifest(fs: FileSet) -> dict[str, Any]:
         out[d.path + "/"] = {"mode": f"{d.mode:04o}", "owner": f"{d.uid}:{d.gid}", "dir": True}
     for ln in fs.links:
         out[ln.path] = {"link": ln.target}
+    for ds in fs.datasets:
+        out[DATASET_KEY + ds.name] = {
+            "dataset": ds.name,
+            "mountpoint": ds.mountpoint,
+            "properties": dict(ds.properties),
+            "units": list(ds.units),
+        }
     return out

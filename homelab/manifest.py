@@ -17,9 +17,17 @@ def sha256(data: str | bytes) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
+# Datasets share the manifest with paths under this prefix (no path starts with it).
+DATASET_KEY = "zfs:"
+
+
 def files(m: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
     """(path, entry) of every regular file, sorted by path."""
-    return ((p, e) for p, e in sorted(m.items()) if not e.get("dir") and "link" not in e)
+    return (
+        (p, e)
+        for p, e in sorted(m.items())
+        if not e.get("dir") and "link" not in e and "dataset" not in e
+    )
 
 
 def dirs(m: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -31,6 +39,11 @@ def dirs(m: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
 def links(m: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
     """(path, target) of every symlink, sorted by path."""
     return ((p, e["link"]) for p, e in sorted(m.items()) if "link" in e)
+
+
+def datasets(m: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """Every dataset entry ({dataset, mountpoint, properties, units}), sorted by name."""
+    return (e for _, e in sorted(m.items()) if "dataset" in e)
 
 
 def mode(entry: Mapping[str, Any]) -> int:

@@ -53,6 +53,17 @@ def program_config(
     return load_stack_config(stack, values, project_dir, files), secrets
 
 
+def snapshots_notice(cfg: StackConfig) -> str | None:
+    """One line when containers ask for a dataset on a host without a pool (vm-test)."""
+    asked = [n for n in cfg.enabled if cfg.containers[n].dataset is not None]
+    if cfg.host.zfs_pool or not asked:
+        return None
+    return (
+        f"snapshots are off on stack {cfg.stack!r}: no host.zfs_pool, so the `dataset` of "
+        f"{', '.join(asked)} is ignored and their data is a plain directory"
+    )
+
+
 def exit_quietly_on_interrupt() -> None:
     """When a resource fails (say the host is unreachable), the engine has already shown its
     one-line error and stops the program with SIGINT; Python's default would add a

@@ -47,7 +47,22 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
         "`pulumi preview` then shows the host as drifted until `pulumi up`",
     )
     r.add_argument("generation", nargs="?", default="", help="default: the one before current")
+    r.add_argument(
+        "--with-data",
+        action="store_true",
+        help="also roll the datasets of its containers back to the snapshots taken when that "
+        "generation was replaced (their units are stopped first); refuses over snapshots "
+        "homelab did not make",
+    )
+    r.add_argument(
+        "--force-data",
+        action="store_true",
+        help="with --with-data: roll back even over snapshots homelab did not make (they are "
+        "destroyed, as `zfs rollback -r` does)",
+    )
     r.set_defaults(func=main_rollback)
+    sn = parser("snapshots", "homelab's snapshots on the host, per container and generation")
+    sn.set_defaults(func=main_snapshots)
 
 
 def _run(args: argparse.Namespace, fn: Callable[[Connection], int]) -> int:
@@ -115,6 +130,22 @@ def main_generations(args: argparse.Namespace) -> int:
     return _run(args, go)
 
 
+def main_snapshots(args: argparse.Namespace) -> int:
+    def go(conn: Connection) -> int:
+        snaps, why = day2.snapshots(conn)
+        if not snaps:
+            print(f"{args.stack}: no homelab snapshots{': ' + why if why else ''}")
+            return 0
+        rows = [("DATASET", "GENERATION", "UNITS", "USED", "CREATED")]
+        rows += [(s.dataset, s.generation, s.units, s.used, s.created) for s in snaps]
+        w = [max(len(r[i]) for r in rows) for i in range(4)]
+        for r in rows:
+            print("  ".join(f"{r[i]:<{w[i]}}" for i in range(4)) + f"  {r[4]}")
+        return 0
+
+    return _run(args, go)
+
+
 def main_logs(args: argparse.Namespace) -> int:
     unit = args.name if "." in args.name else f"{args.name}.service"
     if args.lines < 1:
@@ -128,10 +159,46 @@ def main_logs(args: argparse.Namespace) -> int:
     return _run(args, go)
 
 
+NO_POOL = "snapshots are off: stack {stack!r} has no host.zfs_pool (or no container `dataset`)"
+
+
 def main_rollback(args: argparse.Namespace) -> int:
+    if args.force_data and not args.with_data:
+        print("homelab rollback: --force-data goes with --with-data", file=sys.stderr)
+        return 2
+    if args.with_data:
+        try:
+            cfg = load_for_build(args.stack, project_of(args))
+        except (ConfigError, BuildError) as exc:
+            print(f"homelab rollback {args.stack}: {exc}", file=sys.stderr)
+            return 1
+        if not cfg.host.zfs_pool or not any(
+            cfg.containers[n].dataset is not None for n in cfg.enabled
+        ):
+            print(
+                f"homelab rollback {args.stack}: --with-data: " + NO_POOL.format(stack=args.stack),
+                file=sys.stderr,
+            )
+            return 1
+    data = ("data-force" if args.force_data else "data") if args.with_data else ""
+
     def go(conn: Connection) -> int:
-        res = day2.rollback(conn, args.generation)
+        res = day2.rollback(conn, args.generation, data=data)
         print(f"{args.stack}: generation {res.generation} is live (a copy of an earlier one)")
+        for line in day2.data_lines(res.log, "ROLLBACK"):
+            print(f"data: rolled back {line}")
+        for line in day2.data_lines(res.log, "OFF"):
+            print(f"data: {line}")
+        changed = day2.data_lines(res.log, "CHANGED")
+        if changed:
+            gen = args.generation or "<the generation rolled back to>"
+            print("data: not rolled back; datasets changed since that generation:")
+            for line in changed:
+                print(f"  {line}")
+            print(
+                f"  to restore them: homelab rollback {args.stack} {gen} --with-data "
+                "(roll back to that generation again, with its data)"
+            )
         for what, units in (
             ("restarted", res.restarted),
             ("started", res.started),

@@ -152,6 +152,19 @@ UserName = Annotated[
 ]
 
 
+# Dataset properties a stack may set: ones OpenZFS 2.x and zfs-fuse (pool version 23, the
+# simulated host) both accept. homelab sets mountpoint and canmount itself.
+DATASET_PROPERTIES = (
+    "atime", "checksum", "compression", "copies", "exec", "logbias", "primarycache",
+    "quota", "readonly", "recordsize", "refquota", "refreservation", "reservation",
+    "secondarycache", "setuid", "snapdir", "xattr",
+)  # fmt: skip
+PropValue = Annotated[
+    Line,
+    _shaped(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", "{v!r} is not a ZFS property value such as lz4"),
+]
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -227,6 +240,13 @@ class PushConfig(Strict):
         description="Seconds each new image may take to pull, before any unit stops; a "
         "pull that fails or takes longer aborts the push with the host unchanged.",
     )
+    snapshots_keep: int = Field(
+        5,
+        ge=1,
+        le=1000,
+        description="Homelab snapshots (`@homelab-<generation>`) kept per dataset; older "
+        "ones are destroyed after a healthy push. Other snapshots are never touched.",
+    )
 
 
 class AutoRebase(Strict):
@@ -280,6 +300,11 @@ class HostConfig(Strict):
     def zfs_unit(self) -> str | None:
         return f"zfs-import-{self.zfs_pool}.service" if self.zfs_pool else None
 
+    @property
+    def datasets_parent(self) -> str | None:
+        """Containers' datasets are its children: POOL/<last part of volume_root>."""
+        return f"{self.zfs_pool}/{self.volume_root.rsplit('/', 1)[-1]}" if self.zfs_pool else None
+
 
 class ContainerConfig(Strict):
     """Per-stack choices for one `containers/NAME.container` file."""
@@ -320,6 +345,13 @@ class ContainerConfig(Strict):
         description="`UID:GID` owning its data directories; default: the file's `User=`, "
         "else root.",
     )
+    dataset: dict[str, PropValue] | None = Field(
+        None,
+        description="Its data gets its own ZFS dataset `POOL/<volume_root's last part>/NAME` "
+        "mounted at `<volume_root>/NAME`, with these properties (`compression: lz4`; `{}`: "
+        "the pool's defaults), snapshotted before every push that restarts it. Ignored "
+        "without `host.zfs_pool`. Allowed: " + ", ".join(DATASET_PROPERTIES) + ".",
+    )
     memory_max: MemoryMax | None = Field(
         None, description="systemd `MemoryMax=` of its service, e.g. `2G`."
     )
@@ -333,6 +365,17 @@ class ContainerConfig(Strict):
         for k in v:
             if not ENV_NAME.fullmatch(k):
                 raise ValueError(f"{k!r} is not a valid environment variable name")
+        return v
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_props(cls, v: dict[str, str] | None) -> dict[str, str] | None:
+        for k in v or {}:
+            if k not in DATASET_PROPERTIES:
+                raise ValueError(
+                    f"dataset property {k!r} is not one homelab sets; allowed: "
+                    + ", ".join(DATASET_PROPERTIES)
+                )
         return v
 
     @field_validator("data_owner")

@@ -11,7 +11,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
-from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedImage, ManagedLink
+from homelab.fileset import (
+    FileSet,
+    ManagedDataset,
+    ManagedDir,
+    ManagedFile,
+    ManagedImage,
+    ManagedLink,
+)
 from homelab.host.config import HostConfig, StackConfig
 from homelab.host.containers import Bind, ContainerLayout, LaidOut, layout_container
 from homelab.host.images import AUTH_FILE, ImageLock, LockError
@@ -59,6 +66,7 @@ def layout_host(
         p for name in cfg.enabled if (p := layout_container(problems, cfg, project_dir, name, lock))
     ]
     _cross_checks(problems, laid_out, cfg.ssh.port if cfg.ssh else 22)
+    datasets = _datasets(problems, cfg, laid_out)
     if problems:
         raise LayoutError(problems.lines)
     host = cfg.host
@@ -79,8 +87,41 @@ def layout_host(
         quadlet_dir=QUADLET_DIR,
         secret_names=tuple(cfg.secret_names()),
         images=_images(laid_out),
+        datasets=tuple(datasets),
     )
     return HostLayout(config=cfg, containers=tuple(p.container for p in laid_out), fileset=fs)
+
+
+def _datasets(
+    problems: Problems, cfg: StackConfig, laid_out: list[LaidOut]
+) -> list[ManagedDataset]:
+    """A dataset per container that asks for one (`dataset:`), on a host with a pool: named
+    under host.datasets_parent, mounted at VOLUME_ROOT/NAME, which must hold its data."""
+    parent, root = cfg.host.datasets_parent, cfg.host.volume_root
+    out = []
+    for p in laid_out:
+        name = p.container.name
+        props = cfg.containers[name].dataset if name in cfg.containers else None
+        if props is None or parent is None:
+            continue
+        mountpoint = f"{root}/{name}"
+        if not any(d.startswith(mountpoint + "/") for d in p.container.data_dirs):
+            problems.stack(
+                ("containers", name, "dataset"),
+                f"{name!r} has a dataset at {mountpoint} but mounts no data directory under "
+                f"it (its data: {', '.join(p.container.data_dirs) or 'none'}); remove "
+                "`dataset` or mount its data there",
+            )
+            continue
+        out.append(
+            ManagedDataset(
+                name=f"{parent}/{name}",
+                mountpoint=mountpoint,
+                properties=tuple(sorted(props.items())),
+                units=(p.container.service,),
+            )
+        )
+    return out
 
 
 def _cross_checks(problems: Problems, laid_out: list[LaidOut], ssh_port: int) -> None:

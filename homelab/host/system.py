@@ -34,6 +34,8 @@ done < "$env"
 
 def zfs_import_unit(pool: str) -> str:
     # Containers Require= this unit, so it is pulled in by them and needs no [Install].
+    # `import` mounts the pool's datasets itself and `mount -a` any left: no -N, which
+    # zfs-fuse (pool version 23, the simulated host's pool) lacks; OpenZFS 2.x takes both.
     return f"""# Managed by homelab: imports the ZFS pool that holds the containers' data.
 [Unit]
 Description=Import ZFS pool {pool}
@@ -45,7 +47,7 @@ Before=local-fs.target
 Type=oneshot
 RemainAfterExit=yes
 ExecCondition=/bin/sh -c '! /usr/sbin/zpool list {pool} >/dev/null 2>&1'
-ExecStart=/usr/sbin/zpool import -N {pool}
+ExecStart=/usr/sbin/zpool import {pool}
 ExecStart=/usr/sbin/zfs mount -a
 """
 

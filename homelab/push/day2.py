@@ -107,10 +107,41 @@ def logs(conn: Connection, unit: str, lines: int) -> str:
     return out
 
 
+@dataclass
+class Snapshot:
+    dataset: str
+    generation: str
+    units: str
+    used: str
+    created: str
+
+
+def snapshots(conn: Connection) -> tuple[list[Snapshot], str]:
+    """homelab's snapshots of the live datasets (oldest first), or why there are none."""
+    out, why = [], ""
+    for line in _query(conn, "snapshots").splitlines():
+        rec = line.split("\t")
+        if rec[0] == "S" and len(rec) >= 6:
+            out.append(Snapshot(*rec[1:6]))
+        elif rec[0] == "X":
+            why = rec[1]
+    return out, why
+
+
+# `homelab rollback --with-data` / `--force-data`: the datasets go back too (datasets.sh).
+DATA_MODES = ("", "data", "data-force")
+
+
+def data_lines(out: str, word: str) -> list[str]:
+    """What rollback.sh said about the datasets: its HOMELAB-DATA-<word> lines."""
+    pre = f"HOMELAB-DATA-{word} "
+    return [ln.removeprefix(pre) for ln in out.splitlines() if ln.startswith(pre)]
+
+
 def rollback_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
-        for name in ("apply.sh", "images.sh", "rollback.sh"):
+        for name in ("apply.sh", "images.sh", "datasets.sh", "rollback.sh"):
             data = (REMOTE_DIR / name).read_bytes()
             ti = tarfile.TarInfo(name)
             ti.size, ti.mode, ti.mtime = len(data), 0o700, 0
@@ -118,15 +149,23 @@ def rollback_tar() -> bytes:
     return buf.getvalue()
 
 
-def rollback(conn: Connection, generation: str = "", timeout: float = 900) -> ApplyResult:
-    """Make `generation` (default: the one before the current) live again, as a push would."""
+def rollback(
+    conn: Connection, generation: str = "", timeout: float = 900, data: str = ""
+) -> ApplyResult:
+    """Make `generation` (default: the one before the current) live again, as a push would;
+    `data` (DATA_MODES): its datasets go back to the snapshots taken when it was replaced."""
     if generation and not GENERATION.fullmatch(generation):
         raise PushError(f"not a generation id: {generation!r}")
-    # The generation travels as $0 of the `sh -c` (quoted), never inside the script text.
-    remote = f"{ROLLBACK_COMMAND} {shlex.quote(generation or '')}"
+    if data not in DATA_MODES:
+        raise PushError(f"not a data mode: {data!r}")
+    # The generation travels as $0 of the `sh -c` (quoted), never inside the script text;
+    # the data mode rides on it after a "+", which no generation id holds.
+    arg = f"{generation}+{data}" if data else generation
+    remote = f"{ROLLBACK_COMMAND} {shlex.quote(arg)}"
     rc, out, err = run_ssh(conn, remote, rollback_tar(), timeout)
     res = parse_apply_output(out)
     if rc != 0 or res is None:
-        detail = remote_errors(out, err)
+        refused = data_lines(out, "REFUSED")
+        detail = "\n".join([*refused, remote_errors(out, err)])
         raise PushError(f"rollback on {conn.host} port {conn.port} failed (exit {rc}): {detail}")
     return res

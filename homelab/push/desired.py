@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from homelab.manifest import dirs, files, links, mode, owner, sha256
+from homelab.manifest import datasets, dirs, files, links, mode, owner, sha256
 from homelab.push.errors import PushError
 from homelab.push.kinds import Row
 from homelab.push.places import REMOTE_DIR
@@ -101,6 +101,7 @@ def manifest_tsv(
     settle: int,
     confirm: int = 0,
     pull_timeout: int = PULL_TIMEOUT,
+    snapshots_keep: int = 5,
 ) -> str:
     """`confirm`: seconds the host waits for the client's confirmation before it reverts by
     itself (0: no confirm-or-revert)."""
@@ -122,6 +123,13 @@ def manifest_tsv(
         f"{Row.PULL}\t{ref}\t{','.join(units) or '-'}\t{pull_timeout}"
         for ref, units in desired.images
     ]
+    # Datasets (remote/datasets.sh): name, mountpoint, PROP=VALUE,... and the units whose
+    # restart snapshots it; K: how many homelab snapshots each keeps.
+    for ds in datasets(desired.manifest):
+        props = ",".join(f"{k}={v}" for k, v in sorted(ds["properties"].items())) or "-"
+        units = ",".join(ds["units"]) or "-"
+        rows.append(f"{Row.DATASET}\t{ds['dataset']}\t{ds['mountpoint']}\t{props}\t{units}")
+    rows.append(f"{Row.KEEP}\tsnapshots\t{snapshots_keep}")
     return "\n".join(rows) + "\n"
 
 
@@ -134,6 +142,7 @@ def build_tar(
     settle: int,
     confirm: int = 0,
     pull_timeout: int = PULL_TIMEOUT,
+    snapshots_keep: int = 5,
 ) -> bytes:
     """The whole generation as one tar: apply.sh, manifest.tsv and root/<path> for each file."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
@@ -159,7 +168,17 @@ def build_tar(
         add("revert.sh", (REMOTE_DIR / "revert.sh").read_bytes(), 0o700)
         # Steps of apply.sh's `prepare` phase, sourced by it (docs/PUSH.md).
         add("images.sh", (REMOTE_DIR / "images.sh").read_bytes(), 0o600)
-        tsv = manifest_tsv(desired, hashes, gen_id, health_timeout, settle, confirm, pull_timeout)
+        add("datasets.sh", (REMOTE_DIR / "datasets.sh").read_bytes(), 0o600)
+        tsv = manifest_tsv(
+            desired,
+            hashes,
+            gen_id,
+            health_timeout,
+            settle,
+            confirm,
+            pull_timeout,
+            snapshots_keep,
+        )
         add("manifest.tsv", tsv.encode(), 0o644)
         for path, f in files(desired.manifest):
             data = (secrets if f["secret"] else contents)[path].encode()

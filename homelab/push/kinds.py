@@ -20,6 +20,8 @@ class Row:
     LINK: Final = "L"  # L  path target
     UNIT: Final = "U"  # U  unit that must be active
     SECRET: Final = "S"  # S  path of a secret file (kept in the live generation only)
+    DATASET: Final = "Z"  # Z  dataset mountpoint PROP=VALUE,... units (remote/datasets.sh)
+    KEEP: Final = "K"  # K  what  how many (`snapshots N`: homelab snapshots kept per dataset)
     PULL: Final = "P"  # P  image ref@digest, units, pull timeout (pulled before the switch)
 
 
@@ -43,4 +45,5 @@ class Rec:
     KEPT: Final = "N"  # N  a kept generation: name mtime rollback-of
     PUSHED: Final = "W"  # W  a row of the live generation's manifest.tsv (Row kinds follow)
     IMAGE: Final = "IM"  # IM unit, the REPO@DIGEST names of its running container's image
+    DATASET: Final = "Z"  # Z  dataset state creator diffs (remote/read.sh `dataset`)
     ARMED: Final = "A"  # A  GEN PREV DEADLINE: a switch not yet confirmed (confirm-or-revert)

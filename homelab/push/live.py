@@ -15,7 +15,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from homelab.manifest import dirs, files, links, mode, owner
+from homelab.manifest import DATASET_KEY, datasets, dirs, files, links, mode, owner
 from homelab.push.desired import Desired
 from homelab.push.kinds import Rec, Row
 from homelab.push.places import CURRENT, REMOTE_DIR
@@ -46,6 +46,17 @@ class Pushed:
 
 
 @dataclass
+class LiveDataset:
+    state: str  # dataset | plain | missing | nozfs
+    creator: str = "-"  # the generation that created it; "-": not homelab
+    diffs: dict[str, str] = field(default_factory=dict)  # property -> live value, where it differs
+
+    @property
+    def ours(self) -> bool:
+        return self.creator not in ("-", "")
+
+
+@dataclass
 class LiveState:
     generation: str = ""
     files: dict[str, LiveFile | None] = field(default_factory=dict)  # None: missing
@@ -62,6 +73,7 @@ class LiveState:
     pushed: Pushed | None = None  # None: homelab never pushed to this host
     # unit -> REPO@DIGEST names of the image its running container runs
     images: dict[str, list[str]] = field(default_factory=dict)
+    datasets: dict[str, LiveDataset] = field(default_factory=dict)
 
 
 def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None) -> str:
@@ -75,6 +87,9 @@ def read_script(desired: Desired, texts_unless: Mapping[str, str] | None = None)
     calls += [f"link {q(p)}" for p, _ in links(m)]
     calls += [f"unit {q(u)}" for u in desired.units]
     calls += [f"image {q(u)}" for u in sorted({u for ref, us in desired.images for u in us})]
+    for ds in datasets(m):
+        props = ",".join(f"{k}={v}" for k, v in sorted(ds["properties"].items())) or "-"
+        calls.append(f"dataset {q(ds['dataset'])} {q(ds['mountpoint'])} {q(props)}")
     calls.append(" ".join(["quadlets", *map(q, (desired.quadlet_dir, *desired.quadlet_exts))]))
     calls.append("pushed")
     return (REMOTE_DIR / "read.sh").read_text() + "\n".join(calls) + "\n"
@@ -115,6 +130,13 @@ def parse_live(text: str) -> LiveState:
             live.armed = rec[1:]
         elif kind == Rec.IMAGE:
             live.images[rec[1]] = rec[2].split() if len(rec) > 2 else []
+        elif kind == Rec.DATASET and len(rec) >= 3:
+            diffs = (
+                dict(kv.split("=", 1) for kv in rec[4].split(",") if "=" in kv)
+                if len(rec) > 4
+                else {}
+            )
+            live.datasets[rec[1]] = LiveDataset(rec[2], rec[3] if len(rec) > 3 else "-", diffs)
         elif kind == Rec.OLD_UNIT:
             live.old_units.append(rec[1])
         elif kind == Rec.PUSHED:
@@ -186,6 +208,17 @@ def differences(desired: Desired, hashes: Mapping[str, str], live: LiveState) ->
         lt = live.links.get(path)
         if lt != target:
             out[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+    for ds in datasets(m):
+        lds = live.datasets.get(ds["dataset"])
+        key = DATASET_KEY + ds["dataset"]
+        if lds is None or lds.state == "missing":
+            out[key] = "dataset missing"
+        elif lds.state == "nozfs":
+            out[key] = "this host has no zfs command"
+        elif lds.state == "dataset" and lds.ours and lds.diffs:
+            out[key] = ", ".join(
+                f"{k} is {v}, want {ds['properties'][k]}" for k, v in sorted(lds.diffs.items())
+            )
     managed = {p for p, _ in files(m)}
     was = set(live.pushed.files) if live.pushed is not None else set()
     for q in sorted(live.quadlets):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Mapping
 
-from homelab.manifest import files
+from homelab.manifest import DATASET_KEY, datasets, files
 from homelab.push.desired import Desired
 from homelab.push.live import LiveState, differences
 
@@ -39,6 +39,54 @@ def unit_actions(
     for u in sorted(set(live.old_units) - set(desired.units)):
         out.append(("stop", u, "no longer in the stack"))
     return out
+
+
+NO_DATASETS = (
+    "data: snapshots off: no ZFS datasets in this stack (they need host.zfs_pool and a "
+    "container's `dataset`)\n"
+)
+
+
+def data_plan(desired: Desired, live: LiveState, starting: Mapping[str, str]) -> list[str]:
+    """What the push does to the datasets (remote/datasets.sh decides the same way): create
+    the missing ones, set the stack's properties on its own, report the others, use plain
+    directories as they are, snapshot those whose units (re)start (`starting`: unit ->
+    restart|start). Nothing when no unit (re)starts and no dataset changes."""
+    dss = list(datasets(desired.manifest))
+    if not dss:
+        return [NO_DATASETS] if starting else []
+    out, changes = ["data:\n"], False
+    for ds in dss:
+        name, mp, props = ds["dataset"], ds["mountpoint"], ds["properties"]
+        ld = live.datasets.get(name)
+        state = ld.state if ld else "missing"
+        shown = ",".join(f"{k}={v}" for k, v in sorted(props.items())) or "default properties"
+        if state == "nozfs":
+            out.append(f"  {name}: this host has no zfs command: the push will fail\n")
+            continue
+        if state == "plain":
+            out.append(f"  {mp} is a plain directory with data: used as it is, no snapshots\n")
+            continue
+        if state == "missing":
+            changes = True
+            out.append(f"  create {name} at {mp} ({shown})\n")
+        elif ld is not None and ld.diffs:
+            for k, v in sorted(ld.diffs.items()):
+                if ld.ours:
+                    changes = True
+                    out.append(f"  set {k}={props[k]} on {name} (now {v})\n")
+                else:
+                    out.append(
+                        f"  {name}: {k} is {v}, the stack says {props[k]}; not changed "
+                        "(homelab did not create it)\n"
+                    )
+        units = [u for u in ds["units"] if u in starting]
+        if units:
+            why = ", ".join(f"{u} {starting[u]}s" for u in units)
+            out.append(f"  snapshot {name}@homelab-<new generation> before {why}\n")
+    # Nothing happens to the data when no unit (re)starts and nothing is created or set:
+    # then a no-change preview stays empty.
+    return out if changes or starting else []
 
 
 def render_plan(
@@ -74,8 +122,8 @@ def render_plan(
     # moves aside): file contents are in the diffs above, units in `units:` below.
     other = []
     for item, why in differences(desired, hashes, live).items():
-        if item.startswith("unit:"):
-            continue
+        if item.startswith(("unit:", DATASET_KEY)):
+            continue  # said under `units:` and `data:` below
         # Before the first push no file is a link yet; linking them all is what a first
         # push does, not news.
         rest = [
@@ -93,6 +141,7 @@ def render_plan(
     if actions:
         parts.append("units:\n")
         parts += [f"  {a} {u}: {why}\n" for a, u, why in actions]
+    parts += data_plan(desired, live, {u: a for a, u, _ in actions if a in ("restart", "start")})
     text = PLAN_HEAD + "".join(parts)
     for v in sorted(secret_values, key=len, reverse=True):
         if len(v) >= 4:

@@ -127,6 +127,7 @@ def apply(
     now: float | None = None,
     confirm: int = 0,
     pull_timeout: int = PULL_TIMEOUT,
+    snapshots_keep: int = 5,
 ) -> ApplyResult:
     """One SSH connection: send the new generation and apply it (validate, switch, restart).
     With `confirm` > 0 the host arms a revert that `confirm_generation` must disarm."""

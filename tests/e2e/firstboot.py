@@ -231,17 +231,30 @@ class Project:
         assert p.returncode == 0, p.stderr
         return out / f"{stack}.ign"
 
-    def previous_pool(self, plan: HostLayout, files: dict[str, str]) -> Path:
-        """mouse's pool as a reinstall finds it: the data directories earlier pushes made
-        (modes, owners) and `files` (path under the pool -> content) written back then."""
+    def previous_pool(self, plan: HostLayout, files: dict[str, str], snapshot: str = "") -> Path:
+        """mouse's pool as a reinstall finds it, a real ZFS pool (zfs-fuse) on a disk file in
+        the returned directory, exported: the plan's datasets as earlier pushes made them
+        (homelab:created=`snapshot`, each with DATASET@homelab-`snapshot`, taken last), the
+        data directories (modes, owners) and `files` (path under the pool -> content)."""
         pool = self.tmp / "pool"
+        script = []
+        if plan.fileset.datasets:
+            parent = plan.fileset.datasets[0].name.rsplit("/", 1)[0]
+            script.append(f"zfs create -o canmount=off -o homelab:created={snapshot} {parent}")
+        for ds in plan.fileset.datasets:
+            script.append(
+                f"zfs create -o mountpoint={ds.mountpoint} -o homelab:created={snapshot} "
+                + " ".join(f"-o {k}={v}" for k, v in ds.properties)
+                + f" {ds.name}"
+            )
         for d in plan.fileset.dirs:
-            p = pool / d.path.removeprefix("/var/tank/")
-            p.mkdir(parents=True, exist_ok=True)
-            os.chown(p, d.uid, d.gid)
-            p.chmod(d.mode)
+            p = shlex.quote(d.path)
+            script.append(f"mkdir -p {p}; chown {d.uid}:{d.gid} {p}; chmod {d.mode:o} {p}")
         for rel, text in files.items():
-            (pool / rel).write_text(text)
+            script.append(f"printf %s {shlex.quote(text)} >{shlex.quote('/var/tank/' + rel)}")
+        script += [f"zfs snapshot {ds.name}@homelab-{snapshot}" for ds in plan.fileset.datasets]
+        p = self.script("pool", str(pool), "\n".join(script), timeout=300)
+        assert p.returncode == 0, p.stdout + p.stderr
         return pool
 
 

@@ -11,8 +11,8 @@ so the timezone check can fail, Europe/Berlin instead of UTC).
 
 mouse: first boot leaves rustfs waiting for its secrets (they are not in mouse's Ignition),
 `pulumi up` delivers them through the real engine and push, and a no-change preview is clean.
-The pool is a directory from "before the reinstall" (data dirs and a file), bound at /var/tank
-after Ignition, as mouse's ZFS pool is imported after Ignition.
+The pool is a real ZFS pool (zfs-fuse) from "before the reinstall" (data dirs and a file) on a
+disk file outside the machine, which the zfs-import unit Ignition wrote imports at first boot.
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ SECRET_KEYS = ("rustfsAccessKey", "rustfsSecretKey", "tailscaleAuthKey")
 RUN = uuid.uuid4().hex[:12]
 SECRETS = {k: f"fb-canary-{RUN}-{k}" for k in SECRET_KEYS}
 MARKER = "written before the reinstall\n"
+# The generation of the pushes before the reinstall: their datasets and snapshots carry it.
+PREVIOUS_GEN = "20260101T000000Z-before00"
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +160,9 @@ def test_vm_test_ignition_boots_to_all_five_services(
 def mouse_booted(project: Project, firstboot_host: FirstBootHost) -> dict:  # noqa: F811
     """mouse's Ignition (from `build`) on a clean host, its pool from before the reinstall."""
     plan = project.plan("e2e-mouse")
-    pool = project.previous_pool(plan, {"services/rustfs/data/previous-life.txt": MARKER})
+    pool = project.previous_pool(
+        plan, {"services/rustfs/data/previous-life.txt": MARKER}, snapshot=PREVIOUS_GEN
+    )
     ign = project.build("e2e-mouse")
     firstboot_host.boot(ign, pool=pool)
     return {"plan": plan, "ign": ign, "pool": pool}
@@ -201,7 +205,7 @@ def test_mouse_containers_that_need_secrets_wait_and_say_why(
     needs = {c.service for c in plan.containers if c.secrets}
     free = [c.service for c in plan.containers if not c.secrets]
     assert needs == {"rustfs.service"} and free == ["netdata.service"]
-    # The zfs-import unit from Ignition ran its own commands (against the simulation's stubs).
+    # The zfs-import unit from Ignition imported the real pool (zfs-fuse) with its own commands.
     assert host.states(["zfs-import-tank.service"]) == {"zfs-import-tank.service": "active"}
     assert host.wait_active(free) == dict.fromkeys(free, "active")
     assert host.http(19999).strip() == STANDIN_BODY
@@ -239,8 +243,14 @@ def test_mouse_push_delivers_the_secrets_and_preview_is_clean(
     )
     assert env.splitlines()[0] == "600:0:0"
     assert f"RUSTFS_SECRET_KEY={SECRETS['rustfsSecretKey']}" in env
-    # The pool's data from before the reinstall is untouched.
+    # The pool's data from before the reinstall is untouched: the same dataset (created
+    # before), its snapshot from then, and a new one taken before rustfs started now.
     assert host.sh("cat /var/tank/services/rustfs/data/previous-life.txt") == MARKER
+    ds = "tank/services/rustfs"
+    assert host.sh(f"zfs get -H -o value,source homelab:created {ds}") == f"{PREVIOUS_GEN}\tlocal\n"
+    snaps = host.sh(f"zfs list -H -t snapshot -o name -s creation -r {ds}").split()
+    gen = host.sh("basename $(readlink /etc/homelab/current)").strip()
+    assert snaps == [f"{ds}@homelab-{PREVIOUS_GEN}", f"{ds}@homelab-{gen}"], snaps
     # A no-change preview: 0 changes, no drift.
     p = st.run("preview", "--diff", "--expect-no-changes", timeout=600)
     assert "drifted" not in p.stdout + p.stderr, p.stdout

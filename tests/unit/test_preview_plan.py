@@ -10,7 +10,14 @@ import pytest
 from homelab import push
 from homelab.fileset import FileSet, ManagedFile
 from homelab.manifest import dirs, files, links, mode, owner
-from homelab.push.plan import MASK, PLAN_HEAD, render_plan, secret_strings, unit_actions
+from homelab.push.plan import (
+    MASK,
+    NO_DATASETS,
+    PLAN_HEAD,
+    render_plan,
+    secret_strings,
+    unit_actions,
+)
 from tests.unit.test_push import fileset, parts
 
 WEB = "/etc/containers/systemd/web.container"
@@ -36,7 +43,12 @@ def _plan(live: push.LiveState, secrets: dict[str, str] | None = None) -> str:
         fs = fileset()
         s = push.secret_contents(fs, secrets)
         h = push.desired_hashes(d.manifest, c, s)
-    return render_plan(d, c, h, live, secret_strings(s))
+    text = render_plan(d, c, h, live, secret_strings(s))
+    # This file set has no datasets: the plan says so once, last, whenever a unit (re)starts
+    # (tests/unit/test_datasets.py has the rest of the data plan).
+    starts = "\n  restart " in text or "\n  start " in text
+    assert text.endswith(NO_DATASETS) == starts, text
+    return text.removesuffix(NO_DATASETS)
 
 
 def test_a_host_that_matches_gets_the_head_alone():

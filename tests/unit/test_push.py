@@ -26,7 +26,9 @@ from components.push import HostPushProvider, files_sha256, ssh_line
 from homelab import push
 from homelab.fileset import FileSet, ManagedDir, ManagedFile, ManagedLink
 from homelab.host.config import SshConfig
+from homelab.manifest import datasets as manifest_datasets
 from homelab.manifest import dirs, files, links, mode, owner, sha256
+from homelab.push.live import LiveDataset
 from homelab.push.plan import PLAN_HEAD
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,6 +163,7 @@ def test_apply_command_unpacks_the_tar_and_runs_the_script_it_carries(
     (remote / "apply.sh").write_text('echo "ran $0 in $1"; ls "$1/root/etc"; cat "$1/END"\n')
     (remote / "revert.sh").write_text("exit 1\n")
     (remote / "images.sh").write_text("# sourced by apply.sh\n")
+    (remote / "datasets.sh").write_text("")
     monkeypatch.setattr(push.desired, "REMOTE_DIR", remote)
     d, c, s, _ = parts(fileset())
     data = push.build_tar(d, c, s, "20260101T000000Z-abcdef12", 30, 5)
@@ -192,7 +195,8 @@ def _dash() -> str:
 
 
 @pytest.mark.parametrize(
-    "script", ["apply.sh", "images.sh", "read.sh", "day2.sh", "rollback.sh", "revert.sh"]
+    "script",
+    ["apply.sh", "images.sh", "datasets.sh", "read.sh", "day2.sh", "rollback.sh", "revert.sh"],
 )
 def test_remote_scripts_are_posix_sh(script: str) -> None:
     p = subprocess.run(
@@ -473,6 +477,10 @@ class FakeHost:
             links=dict(links(m)),
             units=dict.fromkeys(desired.units, "active"),
             pushed=self.pushed,
+            # Its datasets, made by homelab (a host with its pool in place).
+            datasets={
+                ds["dataset"]: LiveDataset("dataset", "g-live") for ds in manifest_datasets(m)
+            },
             texts={
                 p: self.files[p]
                 for p, h in (texts_unless or {}).items()

@@ -66,6 +66,7 @@ def test_manifest_tsv_rows_are_what_apply_sh_reads():
         "D\t/var/tank/services/web\t750\t1000\t100",
         "U\tweb.service",
         f"S\t{ENV}",
+        "K\tsnapshots\t5",  # homelab snapshots kept per dataset (none here)
     ]
 
 
@@ -87,6 +88,7 @@ def test_the_tar_holds_each_file_as_the_host_must_have_it():
         ("apply.sh", reg, 0o700, 0, 0, 0),
         ("revert.sh", reg, 0o700, 0, 0, 0),
         ("images.sh", reg, 0o600, 0, 0, 0),
+        ("datasets.sh", reg, 0o600, 0, 0, 0),
         ("manifest.tsv", reg, 0o644, 0, 0, 0),
         ("root", dirtype, 0o755, 0, 0, 0),
         ("root/etc", dirtype, 0o755, 0, 0, 0),

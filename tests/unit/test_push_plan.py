@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from homelab import push
-from homelab.push.plan import PLAN_HEAD, render_plan, secret_strings
+from homelab.push.plan import NO_DATASETS, PLAN_HEAD, render_plan, secret_strings
 from homelab.push.sshfail import explain_ssh_failure
 from tests.unit.test_push import HK, _dash, fileset, host_after_push, parts
 
@@ -49,7 +49,10 @@ def test_plan_diffs_changed_text_names_secrets_and_says_why_units_restart(
     assert f"  {root}/var/tank/services/web: directory missing\n" in also
     assert f"  {root}/etc/localtime: symlink missing\n" in also
     assert "not linked" not in also
-    assert also.endswith(f"units:\n  restart web.service: {web} changed, {env} changed\n")
+    # No datasets in this set: one line says snapshots are off.
+    assert also.endswith(
+        f"units:\n  restart web.service: {web} changed, {env} changed\n" + NO_DATASETS
+    )
     assert "hunter2" not in render_plan(m, dict(c, **{web: "PW=hunter2\n"}), h, live, ["hunter2"])
 
 

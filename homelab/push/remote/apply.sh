@@ -221,6 +221,10 @@ gate() {
     done <"$1"
 }
 
+# The steps before the switch (prepare) that revert_to also needs, each in its own file beside
+# this one (a generation keeps them, so revert.sh has them too).
+[ ! -f "$d/datasets.sh" ] || . "$d/datasets.sh"
+
 # revert.sh sources this file for the functions above (HOMELAB_APPLY_LIB=1), then stops here.
 if [ "${HOMELAB_APPLY_LIB:-}" = 1 ]; then return 0; fi
 
@@ -309,9 +313,16 @@ done <"$d/units"
 
 # Before the switch: `prepare`. Each step undoes its own work when it fails and returns 1;
 # then the steps before it are undone and nothing on the host has changed. Images first (the
-# new generation's, pulled before any unit stops: a failed pull is a refusal, not downtime).
+# new generation's, pulled before any unit stops: a failed pull is a refusal, not downtime),
+# then the datasets (created, and snapshotted last: closest to the units' stop).
 . "$d/images.sh"
 images_prepare || abort "$IMAGES_ERROR; host unchanged"
+if command -v datasets_prepare >/dev/null 2>&1; then
+    datasets_prepare || {
+        images_undo
+        abort "preparing the ZFS datasets failed (above); host unchanged"
+    }
+fi
 hook prepared
 
 # 4. The staged tree becomes a generation beside the live one.
@@ -477,6 +488,7 @@ fi
 while read -r u; do say "HOMELAB-RESTARTED $u"; done <"$d/restart"
 while read -r u; do say "HOMELAB-STARTED $u"; done <"$d/start"
 while read -r u; do say "HOMELAB-STOPPED $u"; done <"$d/removed"
+if command -v datasets_prune >/dev/null 2>&1; then datasets_prune; fi
 # One generation per content: the same content pushed again (a push whose client was killed,
 # retried; the restarts of an interrupted push) leaves only the live copy.
 # While a revert is armed, the generation it returns to stays whole.

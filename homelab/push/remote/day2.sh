@@ -55,3 +55,25 @@ logs() {
     fi
     journalctl -u "$1" -n "$2" --no-pager -o short-iso 2>&1
 }
+
+# snapshots: homelab's snapshots of the live generation's datasets, oldest first:
+# S DATASET GENERATION UNITS USED CREATION; "X WHY" when there is nothing to list.
+snapshots() {
+    if ! command -v zfs >/dev/null 2>&1; then
+        printf 'X\tthis host has no zfs command: snapshots are off\n'
+        return 0
+    fi
+    T=$(printf '\t')
+    [ -f "$M" ] && awk -F'\t' '$1 == "Z" { print $2 "\t" $5 }' "$M" >/tmp/homelab-ds.$$
+    if [ ! -s /tmp/homelab-ds.$$ ]; then
+        rm -f /tmp/homelab-ds.$$
+        printf 'X\tthe live generation has no datasets: snapshots are off\n'
+        return 0
+    fi
+    while IFS="$T" read -r ds units; do
+        zfs list -H -t snapshot -o name,used,creation -s creation -r "$ds" 2>/dev/null |
+            awk -F'\t' -v p="$ds@homelab-" -v ds="$ds" -v u="$units" 'index($1, p) == 1 {
+                printf "S\t%s\t%s\t%s\t%s\t%s\n", ds, substr($1, length(p) + 1), u, $2, $3 }'
+    done </tmp/homelab-ds.$$
+    rm -f /tmp/homelab-ds.$$
+}

@@ -91,3 +91,25 @@ image() {
     printf 'IM\t%s\t%s\n' "$1" \
         "$(podman image inspect --format '{{range .RepoDigests}}{{.}} {{end}}' "$i" 2>/dev/null)"
 }
+# dataset NAME MOUNTPOINT PROP=VALUE,...: "dataset CREATOR DIFFS" (CREATOR: the generation
+# that created it or "-"; DIFFS: PROP=LIVE,... of the stack's properties that differ), "plain"
+# (a non-empty plain directory at the mountpoint), "missing", or "nozfs".
+dataset() {
+    if ! command -v zfs >/dev/null 2>&1; then
+        printf 'Z\t%s\tnozfs\n' "$1"
+    elif zfs list -H -o name "$1" >/dev/null 2>&1; then
+        diffs=""
+        for kv in $(printf '%s\n' "$3" | tr ',' '\n' | grep -v '^-$'); do
+            have=$(zfs get -H -o value "${kv%%=*}" "$1")
+            [ "$have" = "${kv#*=}" ] || diffs="$diffs${diffs:+,}${kv%%=*}=$have"
+        done
+        # Only set on the dataset itself (user properties are inherited).
+        by=$(zfs get -H -o value,source homelab:created "$1" |
+            awk -F'\t' '$2 == "local" { print $1; f = 1 } END { if (!f) print "-" }')
+        printf 'Z\t%s\tdataset\t%s\t%s\n' "$1" "$by" "${diffs:--}"
+    elif [ -d "$2" ] && [ -n "$(ls -A "$2" 2>/dev/null)" ]; then
+        printf 'Z\t%s\tplain\n' "$1"
+    else
+        printf 'Z\t%s\tmissing\n' "$1"
+    fi
+}

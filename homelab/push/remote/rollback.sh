@@ -7,9 +7,14 @@
 # read.sh reports it, so `pulumi preview` shows the host as drifted until the next `up`.
 # No confirm-or-revert (T's 4th field 0): the person running it is at the host's console
 # or its SSH session.
+# GEN may end in "+data" or "+data-force": the datasets go back too (datasets.sh).
 set -eu
 d=$1
 want=${2:-}
+data=""
+case $want in *+*) data=${want#*+} want=${want%%+*} ;; esac
+TAB=$(printf '\t')
+lines() { awk -F'\t' -v k="$1" '$1 == k' "$2" 2>/dev/null || true; }
 B=/etc/homelab
 G=$B/generations
 say() { printf '%s\n' "$*"; }
@@ -34,6 +39,9 @@ not a rollback target (it would stop every managed unit); the files it had then 
 $G/000000-empty/root. Roll back to a pushed generation (\`homelab generations\`)"
 [ -f "$G/$want/manifest.tsv" ] || fail "no generation $want (see \`homelab generations\`)"
 [ "$G/$want" != "$cur" ] || fail "$want is already the current generation"
+case $data in "" | data | data-force) ;; *) fail "not a data mode: $data" ;; esac
+. "$d/datasets.sh"
+datasets_rollback_plan "$want" "$data" || fail "rollback refused: nothing changed (--force-data destroys those snapshots)"
 id=$(date -u +%Y%m%dT%H%M%SZ)-rollback
 cp -a "$G/$want/root" "$d/root"
 # Secret files are kept in the live generation only (apply.sh scrubs them from the others):
