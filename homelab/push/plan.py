@@ -86,7 +86,7 @@ def data_plan(desired: Desired, live: LiveState, starting: Mapping[str, str]) ->
             out.append(f"  snapshot {name}@homelab-<new generation> before {why}\n")
     # Nothing happens to the data when no unit (re)starts and nothing is created or set:
     # then a no-change preview stays empty.
-    return out if changes or starting else []
+    return out if (changes or starting) and len(out) > 1 else []
 
 
 def render_plan(

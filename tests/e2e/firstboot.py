@@ -231,7 +231,9 @@ class Project:
         assert p.returncode == 0, p.stderr
         return out / f"{stack}.ign"
 
-    def previous_pool(self, plan: HostLayout, files: dict[str, str], snapshot: str = "") -> Path:
+    def previous_pool(
+        self, host: FirstBootHost, plan: HostLayout, files: dict[str, str], snapshot: str
+    ) -> Path:
         """mouse's pool as a reinstall finds it, a real ZFS pool (zfs-fuse) on a disk file in
         the returned directory, exported: the plan's datasets as earlier pushes made them
         (homelab:created=`snapshot`, each with DATASET@homelab-`snapshot`, taken last), the
@@ -253,7 +255,7 @@ class Project:
         for rel, text in files.items():
             script.append(f"printf %s {shlex.quote(text)} >{shlex.quote('/var/tank/' + rel)}")
         script += [f"zfs snapshot {ds.name}@homelab-{snapshot}" for ds in plan.fileset.datasets]
-        p = self.script("pool", str(pool), "\n".join(script), timeout=300)
+        p = host.script("pool", str(pool), "\n".join(script), timeout=300)
         assert p.returncode == 0, p.stdout + p.stderr
         return pool
 

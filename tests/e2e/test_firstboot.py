@@ -161,7 +161,7 @@ def mouse_booted(project: Project, firstboot_host: FirstBootHost) -> dict:  # no
     """mouse's Ignition (from `build`) on a clean host, its pool from before the reinstall."""
     plan = project.plan("e2e-mouse")
     pool = project.previous_pool(
-        plan, {"services/rustfs/data/previous-life.txt": MARKER}, snapshot=PREVIOUS_GEN
+        firstboot_host, plan, {"services/rustfs/data/previous-life.txt": MARKER}, PREVIOUS_GEN
     )
     ign = project.build("e2e-mouse")
     firstboot_host.boot(ign, pool=pool)

@@ -79,6 +79,9 @@ def test_preview_diff_shows_text_diffs_secret_names_and_restarts(ms: MouseStack)
         "+ units:",
         f"+   restart netdata.service: {NETDATA} changed",
         f"+   restart rustfs.service: {RUSTFS} changed, {ENV} changed",
+        # rustfs's data is its own dataset: snapshotted before it restarts.
+        "+ data:",
+        "+   snapshot tank/services/rustfs@homelab-<new generation> before rustfs.service restarts",
     ], block
     for value in (old_secret, NEW_SECRET, ms.secrets["rustfsAccessKey"]):
         assert value not in out
@@ -103,6 +106,7 @@ def test_plan_names_only_the_unit_whose_file_changed(ms: MouseStack) -> None:
     block = plan_block(ms.stack.preview().stdout)
     assert block[block.index("+ units:") :] == [
         "+ units:",
+        # netdata has no dataset and rustfs does not restart: nothing is snapshotted.
         f"+   restart netdata.service: {NETDATA} changed",
     ], block
     assert not any(ln.startswith("+ secret file") for ln in block), block

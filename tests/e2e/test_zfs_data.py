@@ -58,9 +58,7 @@ def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for tag, cmd in STANDINS.items():
         build_images(cmd, f"{IMAGE}:{tag}")
     ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("zfs"))
-    (ms.project / "containers" / "schemer.container").write_text(CONTAINER)
-    ms.stack.set("homelab:containers.schemer.dataset.compression", "on")
-    ms.stack.set("homelab:containers.schemer.image_tag", "v1")
+    ms.stack.up()  # mouse as it is; schemer comes in test 1 (a first preview knows nothing)
     yield ms
 
 
@@ -98,6 +96,9 @@ def wait_schema(host: SimHost, text: str) -> None:
 
 def test_1_up_creates_the_datasets_shown_in_preview(ms: MouseStack) -> None:
     host = ms.host
+    (ms.project / "containers" / "schemer.container").write_text(CONTAINER)
+    ms.stack.set("homelab:containers.schemer.dataset.compression", "on")
+    ms.stack.set("homelab:containers.schemer.image_tag", "v1")
     plan = ms.stack.preview().stdout
     assert f"create {DS} at {MP} (compression=on)" in plan, plan
     ms.stack.up()

@@ -119,3 +119,8 @@ def test_vm_test_says_in_one_line_that_snapshots_are_off() -> None:
     )
     mouse = load_stack_config("mouse", files["mouse"].values, REPO, files)
     assert snapshots_notice(mouse) is None
+
+
+def test_plan_has_no_data_section_when_no_dataset_is_touched() -> None:
+    state = LiveState(datasets={DS: LiveDataset("dataset", "g0")})
+    assert data_plan(_desired(), state, {"other.service": "restart"}) == []
