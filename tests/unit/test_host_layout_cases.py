@@ -84,3 +84,42 @@ def test_the_secret_env_file_is_root_only(tmp_path):
     (env,) = [f for f in plan(p).fileset.files if f.path == "/etc/homelab/env/web.env"]
     assert (env.mode, env.uid, env.gid) == (0o600, 0, 0)
     assert env.secret_env == (("WEB_TOKEN", "webToken"),) and env.units == ("web.service",)
+
+
+def test_an_ipv4_mapped_address_is_the_ipv4_address(tmp_path):
+    for a, b in [("[::ffff:192.168.1.2]:8080:80", "192.168.1.2:8080:80"),
+                 ("192.168.1.2:8080:80", "[::ffff:192.168.1.2]:8080:80"),
+                 ("127.0.0.1:8080:80", "127.0.0.1:8080:80")]:  # fmt: skip
+        assert "address already in use" in problems(_two(tmp_path, a, b)), (a, b)
+
+
+def test_every_clash_is_reported_not_only_the_first(tmp_path):
+    web = good("web").replace("PublishPort=8080:80", "PublishPort=8080:80\nPublishPort=8081:81")
+    api = good("api").replace("PublishPort=8080:80", "PublishPort=8080:80\nPublishPort=8081:81")
+    api = api.replace(VOL.replace("web", "api"), "Volume=/var/tank/services/api/data:/data:Z\n")
+    msg = problems(project(tmp_path, {"web": web, "api": api}, {"web": {}, "api": {}}))
+    assert "host port 8080/tcp" in msg and "host port 8081/tcp" in msg, msg
+    assert msg.count("address already in use") == 2
+
+
+def test_the_hosts_ssh_port_is_refused_and_other_protocols_do_not_clash(tmp_path):
+    text = good().replace("PublishPort=8080:80", "PublishPort=22:22")
+    msg = problems(project(tmp_path, {"web": text}, {"web": {}}))
+    assert "host port 22/tcp is the host's SSH port" in msg
+    p = _two(tmp_path, "8080:80/udp", "8080:80")
+    assert len(plan(p).containers) == 2  # udp and tcp share a port number freely
+
+
+def test_a_shared_dir_with_two_owners_names_both(tmp_path):
+    shared = "/var/tank/services/shared"
+    web = good("web").replace(VOL, f"Volume={shared}:/shared:z\n")
+    api = good("api").replace(VOL.replace("web", "api"), f"Volume={shared}:/shared:z\n")
+    api = api.replace("PublishPort=8080:80", "PublishPort=8081:80")
+    p = project(
+        tmp_path,
+        {"web": web, "api": api},
+        {"web": {"data_owner": "1:2"}, "api": {"data_owner": "3:4"}},
+    )
+    msg = problems(p)
+    assert f"data directory {shared} is also mounted by" in msg
+    assert ("owned 3:4 there and 1:2 here" in msg) or ("owned 1:2 there and 3:4 here" in msg), msg
