@@ -123,3 +123,60 @@ def test_a_shared_dir_with_two_owners_names_both(tmp_path):
     msg = problems(p)
     assert f"data directory {shared} is also mounted by" in msg
     assert ("owned 3:4 there and 1:2 here" in msg) or ("owned 1:2 there and 3:4 here" in msg), msg
+
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICjmq1k7aYIOE1js5mF1eA6b8r8ZCXSrsplOdUxF20t4 me@laptop"
+
+
+def test_the_hosts_own_files_links_and_dirs(tmp_path):
+    host = {
+        "hostname": "mouse",
+        "timezone": "Europe/Berlin",
+        "zfs_pool": "tank",
+        "ssh_authorized_keys": [KEY],
+        "core_uid": 1001,
+        "auto_rebase": {"enabled": True, "image": "ghcr.io/ublue-os/ucore:stable"},
+    }
+    secrets = {"web": {"secrets": {"WEB_TOKEN": "webToken"}}}
+    fs = plan(project(tmp_path, {"web": good()}, secrets, host)).fileset
+    by = {f.path: f for f in fs.files}
+    assert by["/etc/hostname"].content == "mouse\n"
+    keys = by["/home/core/.ssh/authorized_keys.d/ignition"]
+    assert (keys.content, keys.mode, keys.uid, keys.gid) == (KEY + "\n", 0o600, 1001, 1001)
+    helper = by["/etc/homelab/bin/podman-secrets"]
+    assert helper.mode == 0o755 and helper.content.startswith("#!")
+    unit = by["/etc/containers/systemd/web.container"]
+    assert (unit.mode, unit.units) == (0o644, ("web.service",)) and "[Container]" in unit.content
+    assert "zpool import" in by["/etc/systemd/system/zfs-import-tank.service"].content
+    rebase = [p for p in by if "autorebase" in p]
+    assert rebase == [
+        "/etc/systemd/system/ucore-signed-autorebase.service",
+        "/etc/systemd/system/ucore-unsigned-autorebase.service",
+    ]
+    assert "ostree-image-signed:docker://ghcr.io/ublue-os/ucore:stable" in by[rebase[0]].content
+    assert [(ln.path, ln.target) for ln in fs.links] == [
+        ("/etc/localtime", "../usr/share/zoneinfo/Europe/Berlin"),
+        *[
+            (f"/etc/systemd/system/multi-user.target.wants/ucore-{k}-autorebase.service",
+             f"/etc/systemd/system/ucore-{k}-autorebase.service")
+            for k in ("signed", "unsigned")
+        ],
+    ]  # fmt: skip
+    # On a pool: the data dirs come after Ignition (the pool is imported later).
+    assert [(d.path, d.mode, d.uid, d.in_ignition) for d in fs.dirs] == [
+        ("/var/tank/services", 0o755, 0, False),
+        ("/var/tank/services/web", 0o755, 0, False),
+        ("/var/tank/services/web/data", 0o750, 0, False),
+    ]
+    assert fs.units == ("web.service",) and fs.secret_names == ("webToken",)
+
+
+def test_without_a_pool_the_data_dirs_are_in_ignition(tmp_path):
+    fs = plan(project(tmp_path, {"web": good()}, {"web": {}}, {"zfs_pool": None})).fileset
+    assert [(d.path, d.in_ignition) for d in fs.dirs] == [
+        ("/var/tank/services", True),
+        ("/var/tank/services/web", True),
+        ("/var/tank/services/web/data", True),
+    ]
+    assert not any("autorebase" in f.path or "zfs-import" in f.path for f in fs.files)
+    assert [ln.path for ln in fs.links] == ["/etc/localtime"]
