@@ -180,3 +180,28 @@ def test_without_a_pool_the_data_dirs_are_in_ignition(tmp_path):
     ]
     assert not any("autorebase" in f.path or "zfs-import" in f.path for f in fs.files)
     assert [ln.path for ln in fs.links] == ["/etc/localtime"]
+
+
+def _named(tmp_path, web_extra: str, api_extra: str):
+    """web and api; api is laid out first (names in order), so web's line is reported."""
+    web = good("web").replace("ContainerName=web\n", web_extra)
+    api = good("api").replace("ContainerName=api\n", api_extra)
+    api = api.replace("PublishPort=8080:80", "PublishPort=8081:80")
+    return project(tmp_path, {"web": web, "api": api}, {"web": {}, "api": {}}), web
+
+
+def test_a_name_used_twice_is_reported_where_it_comes_from(tmp_path):
+    # From ServiceName= (podman names the container systemd-%N): at that line.
+    p, web = _named(tmp_path, "ServiceName=shared\n", "ServiceName=shared\n")
+    line = next(i for i, ln in enumerate(web.splitlines(), 1) if ln == "ServiceName=shared")
+    assert (
+        f"containers/web.container:{line}: ContainerName: container name 'systemd-shared' is "
+        "also used by 'api'; names must be unique"
+    ) in problems(p)
+    # From the file's own name: at its [Container] section.
+    p, web = _named(tmp_path, "", "ContainerName=systemd-web\n")
+    line = next(i for i, ln in enumerate(web.splitlines(), 1) if ln == "[Container]")
+    assert (
+        f"containers/web.container:{line}: ContainerName: container name 'systemd-web' is "
+        "also used by 'api'; names must be unique"
+    ) in problems(p)
