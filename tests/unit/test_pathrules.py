@@ -146,3 +146,38 @@ def test_id_range_is_chowns():
     with pytest.raises(ValidationError, match=f"uid and gid must be at most {MAX_ID}"):
         ContainerConfig(data_owner=f"1:{MAX_ID + 1}")
     assert ContainerConfig(data_owner=f"{MAX_ID}:0").data_owner == f"{MAX_ID}:0"
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("etc/x", "'etc/x' must be an absolute path"),
+        ("/etc/a:b", "'/etc/a:b' holds '%' (a systemd specifier) or ':' (it separates"),
+        ("/etc/%H", "'/etc/%H' holds '%' (a systemd specifier) or ':' (it separates"),
+    ],
+)
+def test_a_stack_path_says_what_is_wrong(value, said):
+    with pytest.raises(ValidationError, match=re.escape(said)):
+        ContainerConfig(host_paths=[value])
+
+
+def test_a_model_built_directly_still_takes_one_line_values_only():
+    """The stack reader checks every value first; the models hold to it on their own too."""
+    with pytest.raises(ValidationError, match="the value holds a newline at character 2"):
+        ContainerConfig(environment={"A": "x\ny"})
+
+
+def test_a_trailing_capital_x_is_part_of_the_name():
+    """Only '/' is stripped from the end (a stripped character set would eat more)."""
+    assert not pathrules.under("/srv/boX", "/srv/bo") and not pathrules.under("/srv/bo", "/srv/boX")
+    assert pathrules.normalise("/srv/boX/") == "/srv/boX"
+
+
+def test_an_env_file_is_one_line_per_secret():
+    from homelab.fileset import render_env_file
+
+    pairs = (("A", "a"), ("B", "b"))
+    assert render_env_file(pairs, {"a": "one", "b": "X two X"}) == "A=one\nB=X two X\n"
+    for bad in ("x\ny", "x\ry", "x\0y"):
+        with pytest.raises(ValueError, match=r"^secret 'a' contains a newline or NUL"):
+            render_env_file(pairs, {"a": bad, "b": "fine"})
