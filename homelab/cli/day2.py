@@ -14,6 +14,7 @@ from homelab.cli.build import BuildError, load_for_build
 from homelab.cli.project import add_project_arg, project_of
 from homelab.host.stack import ConfigError
 from homelab.push import Connection, PushError, day2
+from homelab.push.errors import PRE_HOMELAB
 
 
 def connection(stack: str, args: argparse.Namespace) -> Connection:
@@ -87,6 +88,8 @@ def main_generations(args: argparse.Namespace) -> int:
             notes = []
             if g.current:
                 notes.append("current")
+            if g.name == PRE_HOMELAB:
+                notes.append("the host before homelab: its files as the first push found them")
             if g.name.endswith(".failed"):
                 notes.append("failed its health gate, rolled back")
             if g.rollback_of:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 BASE = "/etc/homelab"
 CURRENT = f"{BASE}/current"
+# The generation the first push saves the host's own files in (apply.sh): kept for good.
+PRE_HOMELAB = "000000-empty"
 # The POSIX sh run on the host (Fedora CoreOS has no python).
 REMOTE_DIR = Path(__file__).resolve().parent / "remote"
 
