@@ -14,6 +14,7 @@ from homelab.cli.build import BuildError, load_for_build
 from homelab.cli.project import add_project_arg, project_of
 from homelab.host.stack import ConfigError
 from homelab.push import Connection, PushError, day2
+from homelab.push.places import PRE_HOMELAB
 
 
 def connection(stack: str, args: argparse.Namespace) -> Connection:
@@ -117,10 +118,13 @@ def main_generations(args: argparse.Namespace) -> int:
             notes = []
             if g.current:
                 notes.append("current")
+            if g.name == PRE_HOMELAB:
+                notes.append(
+                    "the host before homelab: its files as the first push found them; "
+                    "not a rollback target"
+                )
             if g.name.endswith(".failed"):
                 notes.append("failed its health gate, rolled back")
-            if g.name == "000000-empty":
-                notes.append("the host before homelab; not a rollback target")
             if g.rollback_of:
                 notes.append(f"rollback to {g.rollback_of}")
             note = f"  ({'; '.join(notes)})" if notes else ""

@@ -223,7 +223,12 @@ def test_rollback_to_the_host_before_homelab_is_refused_clearly(ms: MouseStack) 
     host = ms.host
     assert "000000-empty" in host_generations(host)
     gens = ok(homelab(ms, "generations", STACK))
-    assert "000000-empty" in gens and "(the host before homelab; not a rollback target)" in gens
+    assert (
+        "000000-empty" in gens
+        and "(the host before homelab: its files as the first push found them; "
+        "not a rollback target)"
+        in gens
+    )
     gen, inv = host.current_generation(), host.invocations(*UNITS)
     p = homelab(ms, "rollback", STACK, "000000-empty")
     assert (p.returncode, p.stdout) == (1, ""), p
@@ -250,3 +255,28 @@ def test_the_placeholder_host_key_is_refused_as_a_placeholder(ms: MouseStack) ->
     assert "host_key is the placeholder" in p.stderr and "reinstalled" not in p.stderr
     assert f"ssh-keyscan -p {host.port} -t ed25519 127.0.0.1" in p.stderr
     assert conns == 0
+
+
+def test_the_pre_homelab_state_is_kept_for_good_and_listed(ms: MouseStack) -> None:
+    """000000-empty holds the host's own files as the first push found them (the only copy
+    of the owner's pre-homelab units): retention never removes it, and `generations` says
+    what it is."""
+    host = ms.host
+    gens = host_generations(host)
+    assert gens[0] == "000000-empty", gens
+    # Seven older generations than any real one: retention (newest 6) would reach past them.
+    host.sh(
+        "for i in 1 2 3 4 5 6 7; do "
+        "mkdir -p /etc/homelab/generations/20000101T00000${i}Z-old0000$i; done"
+    )
+    ms.stack.set("homelab:containers.netdata.memory_max", "1100M")
+    ms.stack.up()
+    kept = host_generations(host)
+    assert kept[0] == "000000-empty", kept
+    assert len(kept) == 7, kept  # the pre-homelab state and the newest six
+    assert "20000101T000001Z-old00001" not in kept  # the oldest did go
+    lines = ok(homelab(ms, "generations", STACK)).splitlines()
+    assert lines[0] == (
+        f"  000000-empty  {lines[0].split()[1]} {lines[0].split()[2]}  (the host before "
+        "homelab: its files as the first push found them; not a rollback target)"
+    ), lines

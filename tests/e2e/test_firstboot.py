@@ -23,10 +23,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 
 from homelab.fileset import file_contents
 from homelab.host.layout import HostLayout
 from homelab.host.system import CORE_KEYS_FILE
+from homelab.tools import run_butane
 from tests.e2e.firstboot import (
     STANDIN_BODY,
     STATE,
@@ -113,6 +115,38 @@ def test_first_boot_enables_units_through_ignitions_presets(
     )
     assert firstboot_host.sh(f"systemctl is-enabled {unit}").strip() == "enabled"
     assert firstboot_host.states([unit]) == {unit: "active"}
+
+
+def test_files_fcos_does_not_ship_are_written_without_overwrite(
+    tmp_path: Path,
+    firstboot_host: FirstBootHost,  # noqa: F811
+) -> None:
+    """Fedora's own docs write /etc/hostname (and /etc/vconsole.conf for a keymap) without
+    `overwrite: true`: Ignition then refuses a path that exists, so it boots on FCOS only
+    because FCOS's image has neither. The first-boot image must not have them either."""
+    key = Path(firstboot_host.key_path + ".pub").read_text().strip()
+    butane = {
+        "variant": "fcos",
+        "version": "1.5.0",
+        "passwd": {"users": [{"name": "core", "ssh_authorized_keys": [key]}]},
+        "storage": {
+            "files": [
+                {"path": "/etc/hostname", "mode": 0o644, "contents": {"inline": "fb-docs\n"}},
+                {
+                    "path": "/etc/vconsole.conf",
+                    "mode": 0o644,
+                    "contents": {"inline": "KEYMAP=de\n"},
+                },
+            ]
+        },
+    }
+    ign = tmp_path / "docs.ign"
+    ign.write_text(run_butane(yaml.safe_dump(butane)))
+    # Ignition's files stage wrote both (it fails on an existing file); booting is the proof.
+    firstboot_host.boot(ign)
+    assert firstboot_host.sh("cat /etc/hostname") == "fb-docs\n"
+    p = firstboot_host.ssh_as("core", "id -un")
+    assert (p.returncode, p.stdout) == (0, "core\n"), p.stderr
 
 
 # --------------------------------------------------------------------------- vm-test

@@ -499,8 +499,10 @@ dig=${dig%%-r*}
 for g in "$G"/*-"$dig" "$G"/*-"$dig"-r*; do
     [ -d "$g" ] && [ "$g" != "$ng" ] && [ "$g" != "$keep" ] && rm -rf "$g"
 done
-# Keep the newest few generations (ids sort by time); never the live one.
-ls -1 "$G" | sort | head -n -6 | while read -r old; do
+# Keep the newest few generations (ids sort by time); never the live one, never the one an
+# armed revert returns to, never 000000-empty (the host as it was before homelab: the only
+# copy of the owner's hand-made files).
+ls -1 "$G" | sort | grep -vx 000000-empty | head -n -6 | while read -r old; do
     [ "$G/$old" = "$ng" ] || [ "$G/$old" = "$keep" ] || rm -rf "${G:?}/$old"
 done
 # Images that no kept generation uses any more (only those homelab pulled).
