@@ -8,11 +8,12 @@ them (the figures measured are printed with -s)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.mouse_stack import MouseStack, new_mouse_stack, stand_ins
+from tests.e2e.mouse_stack import PUSH_TYPE, MouseStack, new_mouse_stack, stand_ins
 from tests.e2e.simhost import SimHost, build_images
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -60,6 +61,13 @@ def drift_lines(out: str) -> list[str]:
             break
         found.append(ln.strip())
     return found
+
+
+def recorded_drift(ms: MouseStack) -> dict[str, str]:
+    """The push resource's `drift` as the state holds it."""
+    resources = json.loads(ms.stack.export())["deployment"]["resources"]
+    (res,) = [r for r in resources if r["type"] == PUSH_TYPE]
+    return dict(res["outputs"]["drift"])
 
 
 def test_1_neither_drift_nor_change(ms: MouseStack) -> None:
@@ -121,10 +129,13 @@ def test_4_a_hand_edit_is_drift_recorded_by_refresh_and_healed_by_up(ms: MouseSt
     assert len(found) == 1 and found[0].startswith(f'+ {RUSTFS}: "content differs'), text(p)
     assert f"restart rustfs.service: {RUSTFS} changed" in p.stdout  # the plan heals it
     assert f"restart netdata.service: {NETDATA} changed" in p.stdout
-    # refresh reads the host and records the drift in the state: the output tells the truth.
+    # refresh reads the host (the provider's read) and records the drift in the push
+    # resource's state; with --run-program the stack output too.
     ms.stack.run("refresh", "--yes")
-    drift = ms.stack.outputs()["drift"]
+    drift = recorded_drift(ms)
     assert list(drift) == [RUSTFS] and drift[RUSTFS].startswith("content differs"), drift
+    ms.stack.run("refresh", "--yes", "--run-program")
+    assert ms.stack.outputs()["drift"] == drift
     inv = host.invocations(*UNITS)
     ms.stack.up()
     after = host.invocations(*UNITS)
@@ -142,12 +153,13 @@ def test_5_only_drift_a_stopped_unit_then_healed(ms: MouseStack) -> None:
     p = ms.stack.preview()
     assert drift_lines(p.stdout) == ['+ unit:rustfs.service: "not active (inactive)"'], text(p)
     assert "start rustfs.service: not active (inactive)" in p.stdout
-    ms.stack.run("refresh", "--yes")
+    ms.stack.run("refresh", "--yes", "--run-program")
     assert ms.stack.outputs()["drift"] == {"unit:rustfs.service": "not active (inactive)"}
+    assert recorded_drift(ms) == {"unit:rustfs.service": "not active (inactive)"}
     ms.stack.up()
     assert host.unit("rustfs.service")["ActiveState"] == "active"
-    ms.stack.run("refresh", "--yes")
-    assert ms.stack.outputs()["drift"] == {}
+    ms.stack.run("refresh", "--yes", "--run-program")
+    assert ms.stack.outputs()["drift"] == {} and recorded_drift(ms) == {}
     ms.stack.preview("--expect-no-changes")
 
 
