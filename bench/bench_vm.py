@@ -54,7 +54,7 @@ def main() -> None:
     n = ap.parse_args().runs
     vmlab.require_libvirt()
     work = Path(tempfile.mkdtemp(prefix="bench-vm-"))
-    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-bench-", dir="/tmp"))
+    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-bench-", dir="/var/lib/libvirt/images"))
     pool_parent.chmod(0o711)
     st: Stack | None = None
     try:

@@ -81,7 +81,9 @@ def main() -> None:
     vmlab.require_libvirt()
     xz, sha = vmguest.guest_image()
     work = Path(tempfile.mkdtemp(prefix="bench-vmg-"))
-    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-vmgbench-", dir="/tmp"))
+    pool_parent = Path(
+        tempfile.mkdtemp(prefix="homelab-e2e-vmgbench-", dir="/var/lib/libvirt/images")
+    )
     pool_parent.chmod(0o711)
     st: Stack | None = None
     try:

@@ -59,11 +59,6 @@ if TYPE_CHECKING:
 
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 _SETTINGS = ("ssh", "health_timeout", "settle", "confirm", "pull_timeout", "snapshots_keep")
-# In the one secret input `desired` (one `[secret]` line in `pulumi preview --diff`): the
-# bulk, and what never changes by itself.
-_DESIRED = (
-    "connection", "manifest", "contents", "units", "quadlet_dir", "quadlet_exts", "images"
-)  # fmt: skip
 
 
 def _known(v: Any) -> bool:

@@ -110,7 +110,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     vmlab.require_libvirt()
     xz, sha = vmguest.guest_image()
     work = tmp_path_factory.mktemp("vmg")
-    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-vmg-", dir="/tmp"))
+    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-vmg-", dir="/var/lib/libvirt/images"))
     pool_parent.chmod(0o711)
     pool_path = pool_parent / "pool"
     for log in (CONSOLE_LOG, QEMU_LOG):

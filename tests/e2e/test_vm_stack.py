@@ -87,8 +87,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     require_tools()
     vmlab.require_libvirt()
     work = tmp_path_factory.mktemp("vm")
-    # qemu runs as libvirt's qemu user and must reach the pool: pytest's tmp is root-only.
-    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-vm-", dir="/tmp"))
+    # qemu runs as libvirt's qemu user and must reach the pool: pytest's tmp is root-only,
+    # and a pool below /tmp is refused (a system folder); libvirt's own images folder it is.
+    pool_parent = Path(tempfile.mkdtemp(prefix="homelab-e2e-vm-", dir="/var/lib/libvirt/images"))
     pool_parent.chmod(0o711)
     pool_path = pool_parent / "pool"
     for log in (CONSOLE_LOG, QEMU_LOG):
