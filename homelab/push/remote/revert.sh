@@ -8,6 +8,7 @@ set -eu
 mode=$1
 g=$2
 gen=${g##*/}
+gen=${gen%.failed} # a reverted generation's dir, for the confirmation that came too late
 B=/etc/homelab
 exec 8>"$B/.lock"
 flock 8
