@@ -187,8 +187,12 @@ def _no_change(lab: Lab) -> None:
 def test_0_pool_path_qemu_cannot_reach_stops_at_preview(lab: Lab) -> None:
     """Issue 20: a pool under a folder qemu's user cannot enter (pytest's own tmp, 0700) used
     to pass preview and fail at `up` with libvirt's "Cannot access storage file"."""
-    closed = lab.work / "pool"  # under pytest's root-only tmp
-    assert not os.stat(lab.work.parents[1]).st_mode & 0o001
+    # A root-only folder (as pytest's own tmp is; a pool below /tmp is refused earlier, as a
+    # system folder) on the way to the pool.
+    shut = lab.pool_path.parent / "closed"
+    shut.mkdir(mode=0o700, exist_ok=True)
+    shut.chmod(0o700)
+    closed = shut / "pool"
     lab.stack.set("homelab:vm.pool_path", str(closed))
     try:
         p = lab.stack.preview(check=False)
