@@ -166,6 +166,52 @@ def _pushed_row(live: LiveState, rec: list[str]) -> None:
         pushed.images.append((rec[1], tuple(u for u in rec[2].split(",") if u != "-")))
 
 
+def _file_gap(
+    live: LiveState, path: str, want: tuple[int, int, int, str], secret: bool, word: str
+) -> str:
+    """How the live file at `path` differs from `want` (mode, uid, gid, sha256), "" when it
+    does not; `word` says against what ("want": the stack, "pushed": the last push). One rule
+    for the plan and for drift. A secret's hash is never shown."""
+    fmode, uid, gid, sha = want
+    lf = live.files.get(path)
+    if path in live.wrong_type:
+        return "not a regular file"
+    if lf is None:
+        return "missing"
+    why = []
+    if lf.sha256 != sha:
+        if secret:
+            why.append("content differs")
+        else:
+            why.append(f"content differs (live {lf.sha256[:12]}, {word} {sha[:12]})")
+    if lf.mode != fmode:
+        why.append(f"mode {lf.mode:04o}, {word} {fmode:04o}")
+    if (lf.uid, lf.gid) != (uid, gid):
+        why.append(f"owner {lf.uid}:{lf.gid}, {word} {uid}:{gid}")
+    if lf.linked != "link":
+        why.append(f"not linked to {CURRENT}/root{path}")
+    return "; ".join(why)
+
+
+def _dir_gap(live: LiveState, path: str, want: tuple[int, int, int], word: str) -> str:
+    ld = live.dirs.get(path)
+    if ld is None:
+        return "directory missing"
+    if ld != want:
+        return (
+            f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, "
+            f"{word} {want[0]:04o} {want[1]}:{want[2]}"
+        )
+    return ""
+
+
+def _link_gap(live: LiveState, path: str, target: str, word: str) -> str:
+    lt = live.links.get(path)
+    if lt == target:
+        return ""
+    return "symlink missing" if lt is None else f"symlink -> {lt}, {word} {target}"
+
+
 def differences(desired: Desired, hashes: Mapping[str, str], live: LiveState) -> dict[str, str]:
     """What `pulumi up` changes: each item where the host differs from the stack -> how.
     Keys are host paths, or `unit:NAME`. Empty: the host is the stack, nothing to push.
@@ -175,39 +221,15 @@ def differences(desired: Desired, hashes: Mapping[str, str], live: LiveState) ->
     out: dict[str, str] = {}
     m = desired.manifest
     for path, f in files(m):
-        lf = live.files.get(path)
-        if path in live.wrong_type:
-            out[path] = "not a regular file"
-            continue
-        if lf is None:
-            out[path] = "missing"
-            continue
-        why = []
-        if lf.sha256 != hashes[path]:
-            if f["secret"]:
-                why.append("content differs")
-            else:
-                why.append(f"content differs (live {lf.sha256[:12]}, want {hashes[path][:12]})")
-        if lf.mode != mode(f):
-            why.append(f"mode {lf.mode:04o}, want {mode(f):04o}")
-        if (lf.uid, lf.gid) != owner(f):
-            why.append(f"owner {lf.uid}:{lf.gid}, want {f['owner']}")
-        if lf.linked != "link":
-            why.append(f"not linked to {CURRENT}/root{path}")
-        if why:
-            out[path] = "; ".join(why)
+        gap = _file_gap(live, path, (mode(f), *owner(f), hashes[path]), f["secret"], "want")
+        if gap:
+            out[path] = gap
     for path, d in dirs(m):
-        ld = live.dirs.get(path)
-        if ld is None:
-            out[path] = "directory missing"
-        elif ld != (mode(d), *owner(d)):
-            out[path] = (
-                f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, want {mode(d):04o} {d['owner']}"
-            )
+        if gap := _dir_gap(live, path, (mode(d), *owner(d)), "want"):
+            out[path] = gap
     for path, target in links(m):
-        lt = live.links.get(path)
-        if lt != target:
-            out[path] = "symlink missing" if lt is None else f"symlink -> {lt}, want {target}"
+        if gap := _link_gap(live, path, target, "want"):
+            out[path] = gap
     for ds in datasets(m):
         lds = live.datasets.get(ds["dataset"])
         key = DATASET_KEY + ds["dataset"]
@@ -252,43 +274,15 @@ def compute_drift(live: LiveState) -> dict[str, str]:
     drift: dict[str, str] = {}
     pushed = live.pushed
     if pushed is not None:
-        for path, (fmode, uid, gid, sha) in sorted(pushed.files.items()):
-            lf = live.files.get(path)
-            if path in live.wrong_type:
-                drift[path] = "not a regular file"
-                continue
-            if lf is None:
-                drift[path] = "missing"
-                continue
-            why = []
-            if lf.sha256 != sha:
-                if path in pushed.secret:
-                    why.append("content differs")
-                else:
-                    why.append(f"content differs (live {lf.sha256[:12]}, pushed {sha[:12]})")
-            if lf.mode != fmode:
-                why.append(f"mode {lf.mode:04o}, pushed {fmode:04o}")
-            if (lf.uid, lf.gid) != (uid, gid):
-                why.append(f"owner {lf.uid}:{lf.gid}, pushed {uid}:{gid}")
-            if lf.linked != "link":
-                why.append(f"not linked to {CURRENT}/root{path}")
-            if why:
-                drift[path] = "; ".join(why)
-        for path, facts in sorted(pushed.dirs.items()):
-            ld = live.dirs.get(path)
-            if ld is None:
-                drift[path] = "directory missing"
-            elif ld != facts:
-                drift[path] = (
-                    f"directory mode/owner {ld[0]:04o} {ld[1]}:{ld[2]}, "
-                    f"pushed {facts[0]:04o} {facts[1]}:{facts[2]}"
-                )
+        for path, facts in sorted(pushed.files.items()):
+            if gap := _file_gap(live, path, facts, path in pushed.secret, "pushed"):
+                drift[path] = gap
+        for path, dfacts in sorted(pushed.dirs.items()):
+            if gap := _dir_gap(live, path, dfacts, "pushed"):
+                drift[path] = gap
         for path, target in sorted(pushed.links.items()):
-            lt = live.links.get(path)
-            if lt != target:
-                drift[path] = (
-                    "symlink missing" if lt is None else f"symlink -> {lt}, pushed {target}"
-                )
+            if gap := _link_gap(live, path, target, "pushed"):
+                drift[path] = gap
         for q in sorted(live.quadlets):
             if q not in pushed.files:
                 drift[q] = "unmanaged Quadlet file"
