@@ -4,8 +4,9 @@ dependents, and a failed push is one homelab message with the state recorded tru
 
 Real parts only: the project's own program through the pulumi CLI, OpenSSH, systemd, podman
 and Quadlet on the sim host. The stand-in containers are extra Quadlet files in the project
-copy (enabled in the stack like any container), their images busybox stand-ins made with
-`scripts/sim-host images` (tests/e2e/simhost.build_images). Every assertion reads the host.
+copy (enabled in the stack like any container), their images busybox stand-ins pushed to the
+test registry (tests/e2e/registry.push) and locked like every image of a production stack:
+the host pulls them before the switch. Every assertion reads the host.
 """
 
 from __future__ import annotations
@@ -15,28 +16,33 @@ from collections.abc import Iterator
 
 import pytest
 
+from homelab.host.images import ImageLock, LockEntry
 from tests.e2e.mouse_stack import MouseStack, new_mouse_stack
-from tests.e2e.simhost import SimHost, build_images, wait_http
+from tests.e2e.registry import lock_images, push
+from tests.e2e.simhost import SimHost, wait_http
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 
 RESTART_SEC = 4
-# Stand-ins (the issue's three, and a container that cannot start, MISSING): one that
-# serves and crashes after 3 s; one whose health check never passes; and a pair where the
-# dependent (BindsTo=/After= its database) goes down with the database.
+# Stand-ins (the issue's three, and a container that cannot start): one that exits at once
+# on every start; one that serves and crashes after 3 s; one whose health check never passes;
+# and a pair where the dependent (BindsTo=/After= its database) goes down with the database.
+# (An image that cannot be pulled no longer gets this far: the pull before the switch
+# refuses it, tests/e2e/test_images.py.)
 IMAGES = {
+    "gatebad": (
+        "docker.io/homelab-e2e/gatebad:1",
+        "sh -c 'echo cannot start: no config; exit 125'",
+    ),
     "gatelate": (
-        "localhost/homelab-e2e/gatelate:1",
+        "docker.io/homelab-e2e/gatelate:1",
         "sh -c 'echo serving; sleep 3; echo crashing after 3 s; exit 1'",
     ),
-    "gatesick": ("localhost/homelab-e2e/gatesick:1", "sh -c 'exec httpd -f -p 127.0.0.1:18093'"),
-    "gatedb": ("localhost/homelab-e2e/gatedb:1", "sh -c 'exec httpd -f -p 127.0.0.1:18091'"),
-    "gateapp": ("localhost/homelab-e2e/gateapp:1", "sh -c 'exec httpd -f -p 127.0.0.1:18092'"),
+    "gatesick": ("docker.io/homelab-e2e/gatesick:1", "sh -c 'exec httpd -f -p 127.0.0.1:18093'"),
+    "gatedb": ("docker.io/homelab-e2e/gatedb:1", "sh -c 'exec httpd -f -p 127.0.0.1:18091'"),
+    "gateapp": ("docker.io/homelab-e2e/gateapp:1", "sh -c 'exec httpd -f -p 127.0.0.1:18092'"),
 }
-DB_BROKEN = "localhost/homelab-e2e/gatedb:2-broken"
-# Never built: podman cannot pull it (no such image, no registry), so every start exits 125
-# before the container runs, as with a mistyped tag.
-MISSING = "localhost/homelab-e2e/gatebad:no-such-tag"
+DB_BROKEN = "docker.io/homelab-e2e/gatedb:2-broken"
 
 
 def container_file(name: str, image: str, extra_unit: str = "", extra: str = "") -> str:
@@ -49,7 +55,7 @@ def container_file(name: str, image: str, extra_unit: str = "", extra: str = "")
 
 
 FILES = {
-    "gatebad": container_file("gatebad", MISSING),
+    "gatebad": container_file("gatebad", IMAGES["gatebad"][0]),
     "gatelate": container_file("gatelate", IMAGES["gatelate"][0]),
     # Notify=healthy: the unit stays activating until podman says healthy (it never does).
     "gatesick": container_file(
@@ -71,12 +77,20 @@ FILES = {
 
 @pytest.fixture(scope="module")
 def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
+    digests: dict[str, str] = {}
     for image, cmd in IMAGES.values():
-        build_images(cmd, image)
-    build_images("sh -c 'echo broken database; exit 3'", DB_BROKEN)
+        digests.update(push(cmd, image))
+    digests.update(push("sh -c 'echo broken database; exit 3'", DB_BROKEN))
     ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("health-gate"))
     for name, text in FILES.items():
         (ms.project / "containers" / f"{name}.container").write_text(text)
+    # mouse runs locked images only. `homelab images lock` locks what the stacks enable, and
+    # these are enabled one test at a time: their entries (the registry's own digests, as
+    # the push reported them) go into the copy's lock beside the ones it resolved.
+    lock = ImageLock.parse(lock_images(ms.project))
+    for ref, digest in digests.items():
+        lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
+    (ms.project / "images.lock").write_text(lock.render())
     yield ms
     # Leave the session's host as the other modules expect it: the stand-ins gone.
     for name in ("gatedb", "gateapp", "gatebad", "gatelate", "gatesick"):

@@ -94,7 +94,8 @@ def test_1b_the_vms_ignition_and_mouses_push_carry_identical_digests(
 ) -> None:
     # vm-test's Ignition as `homelab build` writes it (it carries secrets: a stack to ask).
     vm = new_stack(ms.project, tmp_path / "state", "vm-test")
-    needed = homelab(ms, "secrets", "vm-test").stdout.split()
+    # One line per key: NAME, then "set" or "NOT SET: ..." (the first word is the key).
+    needed = [ln.split()[0] for ln in homelab(ms, "secrets", "vm-test").stdout.splitlines()]
     for k in needed:
         vm.set_secret(f"homelab:{k}", SECRETS.get(k, f"e2e-{k}"))
     out = tmp_path / "out"
