@@ -62,7 +62,7 @@ def test_status_shows_units_images_and_generation(ms: MouseStack) -> None:
     host = ms.host
     out = ok(homelab(ms, "status", STACK)).splitlines()
     assert out[0] == f"{STACK}: 127.0.0.1 port {host.port}, generation {host.current_generation()}"
-    assert out[1].split() == ["UNIT", "STATE", "RESTARTS", "IMAGE"]
+    assert out[1].split() == ["UNIT", "STATE", "RESTARTS", "IMAGE", "(locked)", "RUNNING"]
     rows = {ln.split()[0]: ln.split()[1:] for ln in out[2:]}
     assert sorted(rows) == list(UNITS)
     for u in UNITS:
@@ -71,7 +71,13 @@ def test_status_shows_units_images_and_generation(ms: MouseStack) -> None:
         image = parse_unit(host.sh(f"cat /etc/containers/systemd/{name}.container"), name).get(
             "Container", "Image"
         )[-1]
-        assert rows[u] == [f"{live['ActiveState']}/{live['SubState']}", live["NRestarts"], image]
+        assert rows[u][:3] == [
+            f"{live['ActiveState']}/{live['SubState']}",
+            live["NRestarts"],
+            image,
+        ]
+        # The digest its container runs: the locked one (Image= carries it).
+        assert rows[u][3:] == [image.rpartition("@")[2]] and "@sha256:" in image, rows[u]
         assert live["ActiveState"] == "active"
 
 

@@ -33,7 +33,17 @@ confirm)
             "$(cut -f4- "$B/last-revert")"
         exit 3
     fi
-    [ "$(readlink "$B/current")" = "$g" ] && { echo "HOMELAB-CONFIRMED $gen"; exit 0; }
+    if [ "$(readlink "$B/current")" = "$g" ]; then
+        # Live but never armed: a confirmation repeated after a lost answer (fine), or an
+        # apply cut off after the switch, its restarts still pending (not a success).
+        if [ -s "$B/pending" ]; then
+            echo "HOMELAB-ERROR: the push of $gen was cut off after the switch; its restarts \
+are pending: the next pulumi up finishes them"
+            exit 1
+        fi
+        echo "HOMELAB-CONFIRMED $gen"
+        exit 0
+    fi
     echo "HOMELAB-ERROR: generation $gen is not live and was not armed; run pulumi preview"
     exit 1
     ;;
