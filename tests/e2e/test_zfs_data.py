@@ -15,9 +15,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from homelab.host.images import ImageLock, LockEntry
 from tests.e2e.mouse_stack import STACK, MouseStack, new_mouse_stack
 from tests.e2e.pulumi_cli import REPO
-from tests.e2e.simhost import SimHost, build_images
+from tests.e2e.registry import push
+from tests.e2e.simhost import SimHost
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 
@@ -53,11 +55,20 @@ WantedBy=multi-user.target
 """
 
 
+DIGESTS: dict[str, str] = {}  # IMAGE:TAG -> the registry's digest
+
+
 @pytest.fixture(scope="module")
 def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
+    # Stand-ins from the test registry, locked (mouse runs locked images only): the lock of
+    # the copy gets their entries, the registry's own digests as the push reported them.
     for tag, cmd in STANDINS.items():
-        build_images(cmd, f"{IMAGE}:{tag}")
+        DIGESTS.update(push(cmd, f"{IMAGE}:{tag}"))
     ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("zfs"))
+    lock = ImageLock.parse((ms.project / "images.lock").read_text())
+    for ref, digest in DIGESTS.items():
+        lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
+    (ms.project / "images.lock").write_text(lock.render())
     ms.stack.up()  # mouse as it is; schemer comes in test 1 (a first preview knows nothing)
     yield ms
 
@@ -147,7 +158,7 @@ def test_2_upgrade_then_rollback_with_data_restores_the_bytes(ms: MouseStack) ->
     assert f"data: rolled back {DS} to {DS}@homelab-{upgraded}" in p.stdout, p.stdout
     assert data(host) == before
     assert host.sh(f"cat {DATA}/schema") == "schema v1\n"
-    assert image(host).endswith("schemer:v1")
+    assert image(host) == f"{IMAGE}@{DIGESTS[IMAGE + ':v1']}"
     assert host.unit(UNIT)["ActiveState"] == "active"
 
 
@@ -164,7 +175,7 @@ def test_3_failed_upgrade_returns_with_the_old_data(ms: MouseStack) -> None:
     assert host.current_generation() == live
     # v3 migrated the data, then failed its health gate: the data went back with the config.
     assert data(host) == before
-    assert image(host).endswith("schemer:v2")
+    assert image(host) == f"{IMAGE}@{DIGESTS[IMAGE + ':v2']}"
     ms.stack.set("homelab:containers.schemer.image_tag", "v2")
 
 
