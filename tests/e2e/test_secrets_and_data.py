@@ -202,8 +202,10 @@ def test_rotation_restarts_only_the_users_and_leaves_no_old_value(ms: MouseStack
     assert after["rustfs.service"] == before["rustfs.service"]
     assert after["netdata.service"] == before["netdata.service"]
 
-    # rustfs's secret changes: rustfs restarts, navidrome does not.
+    # rustfs's secret changes (and the registry password, which held the canary too): rustfs
+    # restarts, navidrome does not (the auth file has no unit).
     ms.set_secret("rustfsSecretKey", CANARY_NEW)
+    ms.set_secret("registryPassword", CANARY_NEW)
     ms.stack.up()
     last = _restarts(host, units)
     got = host.sh("podman exec rustfs sh -c 'echo $RUSTFS_SECRET_KEY'").strip()
