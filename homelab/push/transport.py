@@ -133,7 +133,10 @@ def apply(
     With `confirm` > 0 the host arms a revert that `confirm_generation` must disarm."""
     hashes = desired_hashes(desired.manifest, contents, secrets)
     gen = generation_id(desired, hashes, time.time() if now is None else now)
-    data = build_tar(desired, contents, secrets, gen, health_timeout, settle, confirm, pull_timeout)
+    data = build_tar(
+        desired, contents, secrets, gen, health_timeout, settle, confirm, pull_timeout,
+        snapshots_keep,
+    )  # fmt: skip
     budget = 120 + health_timeout + settle + 30 * max(1, len(desired.units))
     budget += pull_timeout * len(desired.images)
     try:
