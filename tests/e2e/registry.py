@@ -91,6 +91,18 @@ def lock_images(project: Path) -> str:
     return (project / "images.lock").read_text()
 
 
+def lock_pushed(project: Path, digests: dict[str, str]) -> None:
+    """Add the images `push` made (ref -> the registry's digest, as it reported them) to
+    `project`'s images.lock, beside what `homelab images lock` resolved: for stand-ins a
+    stack enables one test at a time, which a lock of the enabled containers cannot see."""
+    from homelab.host.images import ImageLock, LockEntry
+
+    lock = ImageLock.parse((project / "images.lock").read_text())
+    for ref, digest in digests.items():
+        lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
+    (project / "images.lock").write_text(lock.render())
+
+
 @pytest.fixture(scope="session", autouse=True)
 def registry() -> Iterator[None]:
     """Stops the registry at the end of the session if this session started it."""

@@ -16,9 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from homelab.host.images import ImageLock, LockEntry
 from tests.e2e.mouse_stack import MouseStack, new_mouse_stack
-from tests.e2e.registry import lock_images, push
+from tests.e2e.registry import lock_images, lock_pushed, push
 from tests.e2e.simhost import SimHost, wait_http
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -87,10 +86,8 @@ def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     # mouse runs locked images only. `homelab images lock` locks what the stacks enable, and
     # these are enabled one test at a time: their entries (the registry's own digests, as
     # the push reported them) go into the copy's lock beside the ones it resolved.
-    lock = ImageLock.parse(lock_images(ms.project))
-    for ref, digest in digests.items():
-        lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
-    (ms.project / "images.lock").write_text(lock.render())
+    lock_images(ms.project)
+    lock_pushed(ms.project, digests)
     yield ms
     # Leave the session's host as the other modules expect it: the stand-ins gone.
     for name in ("gatedb", "gateapp", "gatebad", "gatelate", "gatesick"):

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from homelab.host.images import ImageLock, LockEntry
 from tests.e2e.mouse_stack import MouseStack, new_mouse_stack, stand_ins
-from tests.e2e.registry import push
+from tests.e2e.registry import lock_pushed, push
 from tests.e2e.simhost import SIM, SimHost
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -51,10 +50,7 @@ def test_every_managed_unit_comes_back_in_order_after_a_reboot(ms: MouseStack) -
     netdata = next(si for si in stand_ins() if si.container == "netdata")
     image = netdata.image.rsplit(":", 1)[0] + ":" + NEW_TAG
     # The new release from the test registry, locked (mouse runs locked images only).
-    lock = ImageLock.parse((ms.project / "images.lock").read_text())
-    for ref, digest in push(netdata.command(), image).items():
-        lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
-    (ms.project / "images.lock").write_text(lock.render())
+    lock_pushed(ms.project, push(netdata.command(), image))
     ms.stack.set("homelab:containers.navidrome.enabled", "true")
     ms.set_secret("rustfsSecretKey", ROTATED)
     ms.stack.set("homelab:containers.netdata.image_tag", NEW_TAG)

@@ -15,10 +15,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from homelab.host.images import ImageLock, LockEntry
 from tests.e2e.mouse_stack import STACK, MouseStack, new_mouse_stack
 from tests.e2e.pulumi_cli import REPO
-from tests.e2e.registry import push
+from tests.e2e.registry import lock_pushed, push
 from tests.e2e.simhost import SimHost
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -65,10 +64,7 @@ def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     for tag, cmd in STANDINS.items():
         DIGESTS.update(push(cmd, f"{IMAGE}:{tag}"))
     ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("zfs"))
-    lock = ImageLock.parse((ms.project / "images.lock").read_text())
-    for ref, digest in DIGESTS.items():
-        lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
-    (ms.project / "images.lock").write_text(lock.render())
+    lock_pushed(ms.project, DIGESTS)
     ms.stack.up()  # mouse as it is; schemer comes in test 1 (a first preview knows nothing)
     yield ms
 
