@@ -223,6 +223,9 @@ def add_subcommands(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=main_build)
     s = sub.add_parser("secrets", help="list the secret config keys a stack needs")
     s.add_argument("stack")
+    s.add_argument(
+        "--names", action="store_true", help="print the key names alone, one a line (for scripts)"
+    )
     add_project_arg(s)
     s.set_defaults(func=main_secrets)
 
@@ -282,6 +285,10 @@ def main_secrets(args: argparse.Namespace) -> int:
     # Set = the stack file holds an encrypted value for it (read without decrypting it).
     config = files[args.stack].config
     names = cfg.secret_names()
+    if args.names:
+        for name in names:
+            print(name)
+        return 0
     w = max((len(n) for n in names), default=0)
     for name in names:
         entry = config.get(f"{NAMESPACE}:{name}")

@@ -34,20 +34,24 @@ done < "$env"
 
 def zfs_import_unit(pool: str) -> str:
     # Containers Require= this unit, so it is pulled in by them and needs no [Install].
+    # Active means "the pool is there": from the second boot on, OpenZFS's
+    # zfs-import-cache.service (zfs-fuse's daemon, on the simulated host) has usually
+    # imported it from zpool.cache already, so the unit runs after it and imports only
+    # when the pool is missing (a skipped ExecCondition= would leave it inactive).
     # `import` mounts the pool's datasets itself and `mount -a` any left: no -N, which
     # zfs-fuse (pool version 23, the simulated host's pool) lacks; OpenZFS 2.x takes both.
+    zpool = "/usr/sbin/zpool"
     return f"""# Managed by homelab: imports the ZFS pool that holds the containers' data.
 [Unit]
 Description=Import ZFS pool {pool}
 DefaultDependencies=no
-After=systemd-udev-settle.service
+After=systemd-udev-settle.service zfs-import-cache.service
 Before=local-fs.target
 
 [Service]
 Type=oneshot
 RemainAfterExit=yes
-ExecCondition=/bin/sh -c '! /usr/sbin/zpool list {pool} >/dev/null 2>&1'
-ExecStart=/usr/sbin/zpool import {pool}
+ExecStart=/bin/sh -c '{zpool} list {pool} >/dev/null 2>&1 || exec {zpool} import {pool}'
 ExecStart=/usr/sbin/zfs mount -a
 """
 

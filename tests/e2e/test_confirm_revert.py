@@ -27,13 +27,9 @@ import pytest
 
 from tests.e2e import vmlab
 from tests.e2e.generations import HOMELAB, settle
-from tests.e2e.mouse_stack import (
-    STACK,
-    MouseStack,
-    e2e_doc,
-    stand_ins,
-)
+from tests.e2e.mouse_stack import STACK, MouseStack, e2e_doc
 from tests.e2e.pulumi_cli import new_stack, project_copy
+from tests.e2e.registry import lock_pushed, push
 from tests.e2e.simhost import SIM, SimHost
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -164,7 +160,7 @@ def test_3_a_second_push_while_armed_supersedes_it(ms: MouseStack, tmp_path: Pat
 NETNS = "homelab-e2e-gate"
 NET = "10.231.73"
 STATE = Path("/var/lib/homelab-sim-gate")
-CUTOFF_IMAGE = "localhost/homelab-e2e/cutoff:1"
+CUTOFF_IMAGE = "docker.io/homelab-e2e/cutoff:1"  # pulled from the test registry, locked
 # The unit takes its own host's link down once the container runs (ExecStartPost= runs on
 # the host, in the host's network namespace) and brings it back when it stops.
 CUTOFF = (
@@ -199,11 +195,10 @@ def cut(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[MouseStack, 
     _sim(env, "up", timeout=600)
     try:
         host = SimHost(host_key=_sim(env, "hostkey").strip(), key_path=_sim(env, "key").strip())
-        for si in stand_ins():
-            _sim(env, "images", "--cmd", si.command(), si.image)
-        _sim(env, "images", "--cmd", "sh -c 'while :; do sleep 1; done'", CUTOFF_IMAGE)
+        cutoff = push("sh -c 'while :; do sleep 1; done'", CUTOFF_IMAGE)  # and the stand-ins
         work = tmp_path_factory.mktemp("cutoff")
         project = project_copy(work / "project")
+        lock_pushed(project, cutoff)
         doc = e2e_doc(host)
         doc["config"]["homelab:ssh"]["host"] = f"{NET}.2"
         doc["config"]["homelab:push"] = {"health_timeout": 60, "settle": 2, "confirm_timeout": 15}

@@ -13,8 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from homelab.host.images import ImageLock
 from tests.e2e.mouse_stack import PUSH_TYPE, MouseStack, new_mouse_stack, stand_ins
-from tests.e2e.simhost import SimHost, build_images
+from tests.e2e.registry import lock_pushed, push
+from tests.e2e.simhost import SimHost
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
 
@@ -35,8 +37,9 @@ NO_CHANGE_UP_MAX = 36
 @pytest.fixture(scope="module")
 def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
     netdata = next(si for si in stand_ins() if si.container == "netdata")
-    build_images(netdata.command(), netdata.image.rsplit(":", 1)[0] + ":" + BUMP)
+    bumped = push(netdata.command(), netdata.image.rsplit(":", 1)[0] + ":" + BUMP)
     ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("daily"))
+    lock_pushed(ms.project, bumped)  # as `homelab images lock` would after the bump
     ms.stack.up()
     yield ms
 
@@ -115,8 +118,10 @@ def test_3_up_reports_what_it_did_on_the_host(ms: MouseStack) -> None:
     tail = out.split("Outputs:")[-1]
     assert "last_push" in tail and host.current_generation() in tail
     assert "restarted" in tail and '"netdata.service"' in tail, tail
+    # The bumped tag's locked digest is what runs (Image=REF:TAG@DIGEST names it by digest).
+    locked = ImageLock.read(ms.project).entries[f"docker.io/netdata/netdata:{BUMP}"].digest
     img = host.sh("podman inspect netdata --format '{{.ImageName}}'").strip()
-    assert img == f"docker.io/netdata/netdata:{BUMP}"
+    assert img == f"docker.io/netdata/netdata@{locked}"
     ms.stack.preview("--expect-no-changes")
 
 

@@ -68,6 +68,9 @@ def test_secrets_marks_which_keys_are_set(tmp_path):
         "rustfsAccessKey  set",
         "rustfsSecretKey  NOT SET: pulumi config set --secret -s mouse rustfsSecretKey",
     ]
+    # scripts/preview loops over these names: one word a line, nothing else.
+    p = homelab("secrets", "--names", "mouse", "--project", str(project))
+    assert (p.returncode, p.stdout) == (0, "rustfsAccessKey\nrustfsSecretKey\n"), p.stderr
 
 
 def test_a_closed_pipe_is_no_traceback(tmp_path):

@@ -205,3 +205,26 @@ def test_a_name_used_twice_is_reported_where_it_comes_from(tmp_path):
         f"containers/web.container:{line}: ContainerName: container name 'systemd-web' is "
         "also used by 'api'; names must be unique"
     ) in problems(p)
+
+
+def test_the_sim_hosts_import_unit_is_the_one_homelab_writes():
+    # scripts/sim-host bakes mouse's import unit into the adopted host; a copy that drifts
+    # from homelab's would test a unit mouse never gets.
+    from pathlib import Path
+
+    from homelab.host.system import zfs_import_unit
+
+    sim = (Path(__file__).resolve().parents[2] / "scripts" / "sim-host").read_text()
+    body = sim.split("zfs-import-tank.service\" <<'EOF2'\n", 1)[1].split("EOF2\n", 1)[0]
+    assert body == zfs_import_unit("tank")
+
+
+def test_the_import_unit_is_active_when_the_pool_was_imported_before_it():
+    # From the second boot on, zfs-import-cache.service (zfs-fuse's daemon in the simulation)
+    # has imported the pool: the unit must still succeed (active), not be skipped.
+    from homelab.host.system import zfs_import_unit
+
+    unit = zfs_import_unit("tank")
+    assert "ExecCondition" not in unit
+    assert "After=systemd-udev-settle.service zfs-import-cache.service\n" in unit
+    assert "zpool list tank >/dev/null 2>&1 || exec /usr/sbin/zpool import tank'" in unit
