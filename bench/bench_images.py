@@ -14,9 +14,7 @@ nothing before the switch (podman then pulls when the unit starts, as before).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,52 +26,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere
 from tests.e2e.mouse_stack import MouseStack, new_mouse_stack, stand_ins
-from tests.e2e.registry import MIRROR, PORT, ensure_registry, push
+from tests.e2e.registry import MIRROR, SlowProxy, ensure_registry, push
 from tests.e2e.simhost import SimHost, start_simhost, stop_simhost
 
 REPO = Path(__file__).resolve().parents[1]
-PROXY_PORT = 5161
 NAME = "netdata"
 SI = next(si for si in stand_ins() if si.container == NAME)
 BASE = SI.image.rsplit(":", 1)[0]
-CONF = "/etc/containers/registries.conf.d/50-homelab-sim-mirror.conf"
-
-
-class SlowProxy:
-    """127.0.0.1:PROXY_PORT -> the registry; the registry's answers at `rate` bytes/s."""
-
-    def __init__(self, rate: int) -> None:
-        self.rate = rate
-        self.srv = socket.create_server(("127.0.0.1", PROXY_PORT), reuse_port=True)
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                c, _ = self.srv.accept()
-            except OSError:
-                return
-            u = socket.create_connection(("127.0.0.1", PORT))
-            threading.Thread(target=self._pipe, args=(c, u, 0), daemon=True).start()
-            threading.Thread(target=self._pipe, args=(u, c, self.rate), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src: socket.socket, dst: socket.socket, rate: int) -> None:
-        chunk = 8192
-        try:
-            while data := src.recv(chunk):
-                dst.sendall(data)
-                if rate:
-                    time.sleep(len(data) / rate)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self.srv.close()
 
 
 def downtime(port: int, action) -> tuple[float, float]:  # type: ignore[no-untyped-def]
@@ -151,7 +110,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-images-") as d:
             ms = new_mouse_stack(host, Path(d) / "mouse")
             ms.stack.up()
-            host.sh(f"sed -i 's/127.0.0.1:{PORT}/127.0.0.1:{PROXY_PORT}/' {CONF}")
+            proxy.point_host_at_it(host)
             res: dict[str, list[tuple[float, float]]] = {"before": [], "after": []}
             for i in range(args.runs):
                 # Interleaved, each on a fresh tag: both pay the same slow pull.
@@ -171,7 +130,7 @@ def main() -> None:
                 med[k] = gap
                 print(f"{label:28} {gap:10.2f} {took:8.2f}")
             print(f"downtime before / after = {med['before'] / med['after']:.1f}x")
-            host.sh(f"sed -i 's/127.0.0.1:{PROXY_PORT}/127.0.0.1:{PORT}/' {CONF}")
+            proxy.point_host_at_it(host, on=False)
             n = len({si.image for si in stand_ins()})
             print(f"`homelab images lock` ({n} images, local registry): {lock_cost(ms, 3):.2f} s")
     finally:

@@ -165,8 +165,9 @@ def confirm_generation(
         raise PushError(f"bad generation id from the host: {armed.generation!r}")
     deadline = clock() + wait
     last = ""
-    # After the host's own deadline it has reverted: keep asking for a while to say so truly.
-    while clock() < deadline + 60:
+    # After the host's own deadline it has reverted: keep asking a while longer (as long
+    # again, at most a minute) to say so truly.
+    while clock() < deadline + min(wait, 60):
         try:
             rc, out, err = run_ssh(
                 conn, f"{CONFIRM_COMMAND} {armed.generation}", b"", 30, share=False,

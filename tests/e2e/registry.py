@@ -11,12 +11,21 @@ fixture stops it at the end of the session when the session started it.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import socket
+import struct
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.e2e.simhost import SimHost
 
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "registry"
@@ -101,6 +110,75 @@ def lock_pushed(project: Path, digests: dict[str, str]) -> None:
     for ref, digest in digests.items():
         lock.entries[ref] = LockEntry(ref, digest, "linux/amd64")
     (project / "images.lock").write_text(lock.render())
+
+
+# Where a SlowProxy listens (loopback: the sim host on port 2222 shares this machine's network).
+PROXY_PORT = 5161
+# The sim host's mirror drop-in (scripts/sim-host mirror_conf) names the registry's port.
+MIRROR_CONF = "/etc/containers/registries.conf.d/50-homelab-sim-mirror.conf"
+
+
+class SlowProxy:
+    """127.0.0.1:PROXY_PORT -> the registry, its answers passed on at `rate` bytes/s: a
+    slow registry (a pull of one ~1 MB stand-in layer takes seconds). `kill()` is the
+    registry dying mid-transfer: every connection is reset, nothing listens any more.
+    `blob_gets` counts the blob downloads that started (GET .../blobs/...)."""
+
+    def __init__(self, rate: int) -> None:
+        self.rate = rate
+        self.blob_gets = 0
+        self._socks: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self.srv = socket.create_server(("127.0.0.1", PROXY_PORT), reuse_port=True)
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                c, _ = self.srv.accept()
+                u = socket.create_connection(("127.0.0.1", PORT))
+            except OSError:
+                return
+            with self._lock:
+                self._socks += [c, u]
+            threading.Thread(target=self._pipe, args=(c, u, 0), daemon=True).start()
+            threading.Thread(target=self._pipe, args=(u, c, self.rate), daemon=True).start()
+
+    def _pipe(self, src: socket.socket, dst: socket.socket, rate: int) -> None:
+        # Small sends when slowed: a whole small answer would otherwise pass in one send.
+        chunk = max(16, min(8192, rate // 10)) if rate else 8192
+        try:
+            while data := src.recv(chunk):
+                if not rate and data.startswith(b"GET ") and b"/blobs/" in data.split(b"\r\n")[0]:
+                    self.blob_gets += 1
+                dst.sendall(data)
+                if rate:
+                    time.sleep(len(data) / rate)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def point_host_at_it(self, host: SimHost, on: bool = True) -> None:
+        """The sim host's mirror through this proxy (on) or straight to the registry."""
+        a, b = (PORT, PROXY_PORT) if on else (PROXY_PORT, PORT)
+        host.sh(f"sed -i 's/127.0.0.1:{a}/127.0.0.1:{b}/' {MIRROR_CONF}")
+
+    def kill(self) -> None:
+        """Every open connection reset (RST, as when the registry's machine goes away)."""
+        self.close()
+        with self._lock:
+            socks, self._socks = self._socks, []
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                s.close()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.srv.close()
 
 
 @pytest.fixture(scope="session", autouse=True)

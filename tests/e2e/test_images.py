@@ -14,7 +14,9 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -23,7 +25,15 @@ import yaml
 from homelab.host.images import ImageLock
 from tests.e2e.mouse_stack import SECRETS, MouseStack, ignition_files, new_mouse_stack, stand_ins
 from tests.e2e.pulumi_cli import new_stack
-from tests.e2e.registry import AUTH_PORT, MIRROR, SCRIPT, push, registry_down, registry_up
+from tests.e2e.registry import (
+    AUTH_PORT,
+    MIRROR,
+    SCRIPT,
+    SlowProxy,
+    push,
+    registry_down,
+    registry_up,
+)
 from tests.e2e.simhost import SimHost, wait_http
 
 pytestmark = [pytest.mark.simhost, pytest.mark.tools]
@@ -222,6 +232,78 @@ def test_5_images_no_kept_generation_uses_are_pruned(ms: MouseStack) -> None:
         f"{BASE}:v2.7.4@" in r for r in host.sh("cat /etc/homelab/images/pulled").split()
     )
     assert sizes[-1] <= sizes[-3] + 512, sizes
+
+
+def test_5b_a_registry_that_dies_mid_pull_leaves_the_host_unchanged(ms: MouseStack) -> None:
+    """The registry goes away while the host downloads the new image: a slow registry (a
+    delaying proxy the host's mirror points at) is killed, connections reset, once a blob
+    download has begun. The push stops in one line before the switch; the host keeps running
+    the old image, and the next `up` with the registry back converges."""
+    host = ms.host
+    tag = "v2.7.50"
+    digest = release(tag)
+    assert homelab(ms, "images", "update", NAME, "--to", tag, "--mirror", MIRROR).returncode == 0
+    gen, paths = host.current_generation(), ms.managed_paths()
+    tree = host.tree(paths)
+    inv = host.invocations("netdata.service", "rustfs.service")
+    before = wait_http(host, PORT).strip()
+    proxy = SlowProxy(rate=300)  # bytes/s: the image's small blobs take seconds
+    proxy.point_host_at_it(host)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            up = pool.submit(ms.stack.up, check=False)
+            deadline = time.monotonic() + 300
+            while proxy.blob_gets == 0 and not up.done() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert proxy.blob_gets > 0, "the host never started downloading a blob"
+            proxy.kill()
+            registry_down()
+            p = up.result(timeout=600)
+    finally:
+        proxy.close()
+        proxy.point_host_at_it(host, on=False)
+        registry_up()
+    text = p.stdout + p.stderr
+    assert p.returncode != 0, text
+    want = f"pulling {BASE}:{tag}@{digest} (for netdata.service) from docker.io failed: "
+    assert want in text and "; host unchanged" in text, text
+    assert "Traceback" not in text, text
+    # Unchanged and running: the same generation, files, invocations and answers; no
+    # half-pulled image left behind.
+    assert host.current_generation() == gen and host.tree(paths) == tree
+    assert host.invocations("netdata.service", "rustfs.service") == inv
+    assert wait_http(host, PORT).strip() == before
+    assert not any(digest in r for r in held(host))
+    ms.stack.up()
+    assert wait_http(host, PORT).strip() == tag
+    assert running_digest(host, NAME) == digest
+
+
+def test_5c_a_hand_edit_to_other_bytes_is_image_drift(ms: MouseStack) -> None:
+    """Someone points netdata at another image by hand (Image= edited on the host, then a
+    restart): the preview (the same single read of the host) reports the running digest
+    against the last push's, beside the edited file, and `homelab status` shows it next to
+    the locked one; `up` brings the locked bytes back."""
+    host = ms.host
+    locked = running_digest(host, NAME)
+    other = release("v2.7.51-by-hand")
+    unit = "/etc/containers/systemd/netdata.container"
+    host.sh(
+        f"sed -i 's|^Image=.*|Image={BASE}@{other}|' {unit} && systemctl daemon-reload && "
+        "systemctl restart netdata.service"
+    )
+    assert running_digest(host, NAME) == other
+    p = ms.stack.preview()
+    out = p.stdout + p.stderr
+    assert f'image:netdata.service: "runs {other}, the last push pulled {locked}"' in out, out
+    assert f'{unit}: "content differs' in out, out
+    st = homelab(ms, "status", "e2e-mouse")
+    assert st.returncode == 0, st.stdout + st.stderr
+    assert f"{other} (NOT the locked digest)" in st.stdout, st.stdout
+    ms.stack.up()
+    assert running_digest(host, NAME) == locked
+    assert host.unit("netdata.service")["ActiveState"] == "active"
+    ms.stack.preview("--expect-no-changes")
 
 
 def test_6_a_private_registry_with_credentials_from_pulumi_secrets(

@@ -59,6 +59,9 @@ FROZEN = MACHINE / "etc" / "homelab-sim" / "frozen"
 @pytest.fixture(scope="module")
 def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterator[MouseStack]:
     ms = new_mouse_stack(mouse_host, tmp_path_factory.mktemp("power-cut"))
+    # A cut client retries the confirmation for confirm_timeout, then as long again: short
+    # here (the confirmation has its own tests), so each cut costs seconds, not two minutes.
+    ms.stack.set("homelab:push.confirm_timeout", "10")
     ms.stack.up()
     yield ms
 

@@ -50,7 +50,8 @@ def test_every_managed_unit_comes_back_in_order_after_a_reboot(ms: MouseStack) -
     netdata = next(si for si in stand_ins() if si.container == "netdata")
     image = netdata.image.rsplit(":", 1)[0] + ":" + NEW_TAG
     # The new release from the test registry, locked (mouse runs locked images only).
-    lock_pushed(ms.project, push(netdata.command(), image))
+    pushed = push(netdata.command(), image)
+    lock_pushed(ms.project, pushed)
     ms.stack.set("homelab:containers.navidrome.enabled", "true")
     ms.set_secret("rustfsSecretKey", ROTATED)
     ms.stack.set("homelab:containers.netdata.image_tag", NEW_TAG)
@@ -87,7 +88,10 @@ def test_every_managed_unit_comes_back_in_order_after_a_reboot(ms: MouseStack) -
     # The secrets were loaded before rustfs started (its ExecStartPre), with the new value.
     env = host.sh("podman exec rustfs sh -c 'echo \"$RUSTFS_SECRET_KEY\"'").strip()
     assert env == ROTATED
-    assert host.sh("podman inspect -f '{{.ImageName}}' netdata").strip() == image
+    # The new release's locked digest (Image=REF:TAG@DIGEST names it by digest).
+    repo = image.rsplit(":", 1)[0]
+    want = f"{repo}@{pushed[image]}"
+    assert host.sh("podman inspect -f '{{.ImageName}}' netdata").strip() == want
     assert host.sh("podman ps --format '{{.Names}}' --filter name=navidrome").strip() == "navidrome"
     # The host still matches the stack.
     ms.stack.preview("--expect-no-changes")

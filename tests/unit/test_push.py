@@ -689,8 +689,11 @@ def test_a_host_that_reverted_is_reported_in_one_line(monkeypatch: pytest.Monkey
 
 def test_a_host_never_reached_again_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     down = push.PushError("cannot reach mouse.lan port 22: no answer")
+    answers = [down] * 20
     with pytest.raises(push.PushError, match=r"still unreachable .*rolls itself back to"):
-        _confirm_with(monkeypatch, [down] * 20)
+        _confirm_with(monkeypatch, answers)
+    # 30 s, then as long again to learn what the host did: 6 tries of 10 s, no more.
+    assert len(answers) == 20 - 6
 
 
 def test_a_failed_push_is_one_homelab_message_without_traceback() -> None:

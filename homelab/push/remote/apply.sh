@@ -320,7 +320,7 @@ images_prepare || abort "$IMAGES_ERROR; host unchanged"
 if command -v datasets_prepare >/dev/null 2>&1; then
     datasets_prepare || {
         images_undo
-        abort "preparing the ZFS datasets failed (above); host unchanged"
+        abort "preparing the ZFS datasets failed: $DATASETS_ERROR; host unchanged"
     }
 fi
 hook prepared

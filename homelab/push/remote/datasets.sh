@@ -32,6 +32,16 @@ ds_destroy() {
     done
     zfs destroy "$1"
 }
+# zfs "$@"; when it fails, DATASETS_ERROR holds the command and zfs's own words (one line),
+# which apply.sh's abort shows: the client sees only that line, not this script's stderr.
+ds_zfs() {
+    if ds_out=$(zfs "$@" 2>&1); then
+        [ -z "$ds_out" ] || printf '%s\n' "$ds_out"
+        return 0
+    fi
+    DATASETS_ERROR="zfs $*: $(printf '%s' "$ds_out" | tr '\n' ' ')"
+    return 1
+}
 ds_units() { printf '%s\n' "$1" | tr ',' '\n' | grep -v '^-$' || true; }
 ds_props() { printf '%s\n' "$1" | tr ',' '\n' | grep -v '^-$' || true; }
 
@@ -41,11 +51,14 @@ ds_converge() { # NAME MOUNTPOINT PROPS
     for kv in $(ds_props "$3") mountpoint="$2"; do
         k=${kv%%=*}
         v=${kv#*=}
-        have=$(zfs get -H -o value "$k" "$1") || return 1
+        have=$(zfs get -H -o value "$k" "$1" 2>&1) || {
+            DATASETS_ERROR="zfs get $k $1: $have"
+            return 1
+        }
         [ "$have" = "$v" ] && continue
         if [ "$by" != - ] && [ "$k" != mountpoint ]; then
             printf '%s\t%s\t%s\n' "$1" "$k" "$have" >>"$d/datasets.props"
-            zfs set "$kv" "$1" || return 1
+            ds_zfs set "$kv" "$1" || return 1
             say "HOMELAB-DATASET-SET $1 $k=$v (was $have)"
         else
             say "HOMELAB-DATASET-KEPT $1: $k is $have, the stack says $v; not changed (homelab did not create it, or it is its mountpoint)"
@@ -57,14 +70,14 @@ ds_create() { # NAME MOUNTPOINT PROPS
     parent=${1%/*}
     if ! ds_exists "$parent"; then
         # The container datasets' parent (tank/services) holds no data of its own: not mounted.
-        zfs create -o canmount=off -o "homelab:created=$gen" "$parent" || return 1
+        ds_zfs create -o canmount=off -o "homelab:created=$gen" "$parent" || return 1
         printf '%s\n' "$parent" >>"$d/datasets.created"
     fi
     set -- "$1" "$2" "$3" -o "mountpoint=$2" -o "homelab:created=$gen"
     for kv in $(ds_props "$3"); do set -- "$@" -o "$kv"; done
     n=$1
     shift 3
-    zfs create "$@" "$n" || return 1
+    ds_zfs create "$@" "$n" || return 1
     printf '%s\n' "$n" >>"$d/datasets.created"
     say "HOMELAB-DATASET-CREATED $n"
 }
@@ -90,7 +103,7 @@ ds_prepare() {
             if grep -qxF "$u" "$d/datasets.units"; then hit=1; fi
         done
         [ -n "$hit" ] || continue
-        zfs snapshot "$ds@$SNAP$gen" || return 1
+        ds_zfs snapshot "$ds@$SNAP$gen" || return 1
         printf '%s@%s%s\t%s\n' "$ds" "$SNAP" "$gen" "$units" >>"$d/snapshots"
         say "HOMELAB-SNAPSHOT $ds@$SNAP$gen"
     done <"$d/datasets"
@@ -101,7 +114,7 @@ ds_prepare() {
             systemctl stop "$u" || true
             printf '%s\n' "$u" >>"$d/restart"
         done
-        zfs rollback -r "$snap" || return 1
+        ds_zfs rollback -r "$snap" || return 1
         say "HOMELAB-DATA-ROLLED-BACK $snap"
     done <"$d/data-rollback"
     sort -u -o "$d/restart" "$d/restart"
@@ -109,13 +122,14 @@ ds_prepare() {
 
 # Before the switch: create missing datasets, snapshot those of units that will (re)start.
 datasets_prepare() {
+    DATASETS_ERROR=""
     lines Z "$M" >"$d/datasets"
     : >"$d/snapshots"
     : >"$d/datasets.created"
     : >"$d/datasets.props"
     [ -s "$d/datasets" ] || return 0
     if ! command -v zfs >/dev/null 2>&1; then
-        say "HOMELAB-ERROR: the stack has datasets but this host has no zfs command"
+        DATASETS_ERROR="the stack has datasets but this host has no zfs command"
         return 1
     fi
     ds_prepare && return 0
