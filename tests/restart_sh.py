@@ -1,6 +1,7 @@
 """tests/restart_cases.tsv through apply.sh's own restart decision (its `decide_units`, step 3),
-one shell script per case, run by dash with a stand-in `systemctl`
-(tests/unit/test_restart_cases_sh.py).
+one shell script per case: run by dash here with a stand-in `systemctl`
+(tests/unit/test_restart_cases_sh.py) and as root on the simulated host with real systemd
+(tests/e2e/test_restart_cases.py).
 
 The generation is the tar the push ships (`push.build_tar`: the real apply.sh and manifest),
 with the case's one managed file at LIVE_DIR/web.container (a scratch dir: the function reads
@@ -30,8 +31,8 @@ def cases() -> list[dict[str, str]]:
 
 
 def cell(value: str, prefix: str = "") -> list[str]:
-    """A table cell as sorted unit names ("-": none), each with `prefix` (for a host whose
-    own units must not share the table's names)."""
+    """A table cell as sorted unit names ("-": none), each with `prefix` (the sim host's
+    transient units must not share names with the stack's)."""
     return [] if value == "-" else sorted(prefix + u for u in value.split(","))
 
 

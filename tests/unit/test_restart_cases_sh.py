@@ -1,7 +1,8 @@
 """tests/restart_cases.tsv through the real restart decision: `decide_units` of the apply.sh the
 push ships, run by dash, with the one host input (`systemctl is-active -q UNIT`) answered by a
-stand-in on PATH from the case's `inactive` column. tests/unit/test_restart_cases.py runs the
-same rows through the Python mirrors."""
+stand-in on PATH from the case's `inactive` column; tests/e2e/test_restart_cases.py runs the
+same script on the simulated host. tests/unit/test_restart_cases.py runs the same rows through
+the Python mirrors."""
 
 from __future__ import annotations
 

@@ -227,7 +227,7 @@ gate() {
 # $d/restart (a unit restarts iff the live content of one of its files differs from the new,
 # mode aside, or it is pending), $d/start (not active, not restarting), $d/old-units,
 # $d/old-paths, $d/new-paths, $d/removed, $d/gone-paths; sets $cur. tests/restart_cases.tsv
-# runs through it (tests/unit/test_restart_cases_sh.py).
+# runs through it (tests/unit/test_restart_cases_sh.py, tests/e2e/test_restart_cases.py).
 decide_units() {
     : >"$d/restart"
     while IFS="$TAB" read -r _ p mode uid gid sha units; do
