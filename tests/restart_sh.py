@@ -1,5 +1,5 @@
 """tests/restart_cases.tsv through apply.sh's own restart decision (its `decide_units`, step 3),
-one shell script per case: run by dash here with a stand-in `systemctl`
+one shell script per case: run by dash and bash --posix here with a stand-in `systemctl`
 (tests/unit/test_restart_cases_sh.py) and as root on the simulated host with real systemd
 (tests/e2e/test_restart_cases.py).
 

@@ -1,7 +1,8 @@
 """tests/restart_cases.tsv through the real restart decision: `decide_units` of the apply.sh the
-push ships, run by dash, with the one host input (`systemctl is-active -q UNIT`) answered by a
-stand-in on PATH from the case's `inactive` column; tests/e2e/test_restart_cases.py runs the
-same script on the simulated host. tests/unit/test_restart_cases.py runs the same rows through
+push ships, run by the host's `sh` (dash, as on the simulated host, and bash in POSIX mode, as
+on Fedora CoreOS), with the one host input (`systemctl is-active -q UNIT`) answered by a
+stand-in on PATH from the case's `inactive` column. tests/e2e/test_restart_cases.py runs the
+same script on the simulated host; tests/unit/test_restart_cases.py runs the same rows through
 the Python mirrors."""
 
 from __future__ import annotations
@@ -24,13 +25,18 @@ if grep -qxF "$3" "$INACTIVE"; then exit 3; fi
 """
 
 
-def dash() -> str:
-    found = shutil.which("dash")
-    assert found, "dash is missing: apt-get install dash (scripts/install-tools installs it)"
-    return found
+# The push runs apply.sh with the host's `sh`: dash on the simulated (Debian) host, bash in
+# POSIX mode on Fedora CoreOS.
+SHELLS = {"dash": ["dash"], "bash-posix": ["bash", "--posix"]}
 
 
-def run_case(tmp: Path, case: dict[str, str]) -> tuple[dict[str, list[str]], str]:
+def shell(name: str) -> list[str]:
+    argv = SHELLS[name]
+    assert shutil.which(argv[0]), f"{argv[0]} is missing: apt-get install {argv[0]}"
+    return argv
+
+
+def run_case(tmp: Path, case: dict[str, str], sh: str = "dash") -> tuple[dict[str, list[str]], str]:
     (tmp / "bin").mkdir()
     (tmp / "bin" / "systemctl").write_text(FAKE_SYSTEMCTL)
     (tmp / "bin" / "systemctl").chmod(0o755)
@@ -38,7 +44,7 @@ def run_case(tmp: Path, case: dict[str, str]) -> tuple[dict[str, list[str]], str
     (tmp / "calls").write_text("")
     (tmp / "gen.tar").write_bytes(restart_sh.generation_tar(case, str(tmp / "live")))
     p = subprocess.run(
-        [dash(), "-c", restart_sh.script(case, str(tmp))],
+        [*shell(sh), "-c", restart_sh.script(case, str(tmp))],
         capture_output=True, text=True, check=False,
         env={"PATH": f"{tmp / 'bin'}:/usr/bin:/bin", "INACTIVE": str(tmp / "inactive"),
              "CALLS": str(tmp / "calls")},
@@ -62,9 +68,10 @@ def test_the_table_is_read_whole_and_the_manifest_holds_the_real_hash(tmp_path: 
     assert f_row[5] == hashlib.sha256(restart_sh.NEW.encode()).hexdigest()
 
 
+@pytest.mark.parametrize("sh", SHELLS)
 @pytest.mark.parametrize("case", restart_sh.cases(), ids=lambda c: c["id"])
-def test_apply_sh_restarts_and_starts_what_the_table_says(tmp_path: Path, case) -> None:
-    got, calls = run_case(tmp_path, case)
+def test_apply_sh_restarts_and_starts_what_the_table_says(tmp_path: Path, case, sh) -> None:
+    got, calls = run_case(tmp_path, case, sh)
     assert got == restart_sh.expected(case)
     # systemctl is asked only about the stack's units that do not restart.
     asked = sorted(c.split()[-1] for c in calls.splitlines())
