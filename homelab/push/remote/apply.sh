@@ -221,6 +221,42 @@ gate() {
     done <"$1"
 }
 
+# decide_units: step 3, what changes (the one restart decision; docs/ARCHITECTURE.md). Reads
+# $d/files and $d/units (the new generation), the live file at each managed path, $B/pending
+# (an interrupted push's restarts), $B/current's manifest and `systemctl is-active`. Writes
+# $d/restart (a unit restarts iff the live content of one of its files differs from the new,
+# mode aside, or it is pending), $d/start (not active, not restarting), $d/old-units,
+# $d/old-paths, $d/new-paths, $d/removed, $d/gone-paths; sets $cur. tests/restart_cases.tsv
+# runs through it (tests/unit/test_restart_cases_sh.py, tests/e2e/test_restart_cases.py).
+decide_units() {
+    : >"$d/restart"
+    while IFS="$TAB" read -r _ p mode uid gid sha units; do
+        live=$(sha256sum <"$p" 2>/dev/null | cut -d' ' -f1) || live=""
+        if [ "$live" != "$sha" ] && [ "$units" != - ]; then
+            printf '%s\n' "$units" | tr ',' '\n' >>"$d/restart"
+        fi
+    done <"$d/files"
+    # Units an interrupted push switched but never restarted.
+    [ -f "$B/pending" ] && cat "$B/pending" >>"$d/restart"
+    sort -u -o "$d/restart" "$d/restart"
+    cur=$(readlink "$B/current" 2>/dev/null || true)
+    if [ -n "$cur" ] && [ -f "$cur/manifest.tsv" ]; then
+        lines U "$cur/manifest.tsv" | cut -f2 | sort -u >"$d/old-units"
+        lines F "$cur/manifest.tsv" | cut -f2 | sort -u >"$d/old-paths"
+    else
+        : >"$d/old-units"
+        : >"$d/old-paths"
+    fi
+    cut -f2 "$d/files" | sort -u >"$d/new-paths"
+    comm -23 "$d/old-units" "$d/units" >"$d/removed"
+    comm -23 "$d/old-paths" "$d/new-paths" >"$d/gone-paths"
+    : >"$d/start"
+    while read -r u; do
+        grep -qxF "$u" "$d/restart" && continue
+        systemctl is-active -q "$u" || printf '%s\n' "$u" >>"$d/start"
+    done <"$d/units"
+}
+
 # The steps before the switch (prepare) that revert_to also needs, each in its own file beside
 # this one (a generation keeps them, so revert.sh has them too).
 [ ! -f "$d/datasets.sh" ] || . "$d/datasets.sh"
@@ -284,32 +320,7 @@ done <"$d/dirs"
 hook staged
 
 # 3. What changes: compare the live (resolved) content with the new one.
-: >"$d/restart"
-while IFS="$TAB" read -r _ p mode uid gid sha units; do
-    live=$(sha256sum <"$p" 2>/dev/null | cut -d' ' -f1) || live=""
-    if [ "$live" != "$sha" ] && [ "$units" != - ]; then
-        printf '%s\n' "$units" | tr ',' '\n' >>"$d/restart"
-    fi
-done <"$d/files"
-# Units an interrupted push switched but never restarted.
-[ -f "$B/pending" ] && cat "$B/pending" >>"$d/restart"
-sort -u -o "$d/restart" "$d/restart"
-cur=$(readlink "$B/current" 2>/dev/null || true)
-if [ -n "$cur" ] && [ -f "$cur/manifest.tsv" ]; then
-    lines U "$cur/manifest.tsv" | cut -f2 | sort -u >"$d/old-units"
-    lines F "$cur/manifest.tsv" | cut -f2 | sort -u >"$d/old-paths"
-else
-    : >"$d/old-units"
-    : >"$d/old-paths"
-fi
-cut -f2 "$d/files" | sort -u >"$d/new-paths"
-comm -23 "$d/old-units" "$d/units" >"$d/removed"
-comm -23 "$d/old-paths" "$d/new-paths" >"$d/gone-paths"
-: >"$d/start"
-while read -r u; do
-    grep -qxF "$u" "$d/restart" && continue
-    systemctl is-active -q "$u" || printf '%s\n' "$u" >>"$d/start"
-done <"$d/units"
+decide_units
 
 # Before the switch: `prepare`. Each step undoes its own work when it fails and returns 1;
 # then the steps before it are undone and nothing on the host has changed. Images first (the
