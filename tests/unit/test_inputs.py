@@ -128,6 +128,37 @@ LONG = (
         ),
         # A BOM later in the file is a character like any other.
         ("a\n\ufeffb\n", None, None, [(2, "a byte order mark (U+FEFF) at column 1; remove it")]),
+        # Columns count from after the byte order mark, and lines after a CR LF.
+        (
+            "\ufeffa\x01\n",
+            None,
+            None,
+            [
+                (1, "the file starts with a byte order mark; save it without one"),
+                (1, "the control character U+0001 at column 2; remove it"),
+            ],
+        ),
+        (
+            "a\r\nb\x01\n",
+            "FIX",
+            None,
+            [
+                (1, "lines end in CR LF (Windows line endings); FIX"),
+                (2, "the control character U+0001 at column 2; remove it"),
+            ],
+        ),
+        # A character problem and a long line: both are reported.
+        (
+            "\x01\n" + "x" * 11,
+            None,
+            10,
+            [
+                (1, "the control character U+0001 at column 1; remove it"),
+                (2, f"this line is 11 bytes {LONG}"),
+            ],
+        ),
+        # A backslash followed by blanks still continues the line.
+        ("aaaa \\  \nbbbbbbb\n", None, 10, [(1, f"this line is 15 bytes {LONG}")]),
         (
             "a\r\nb\r\n",
             None,
@@ -201,6 +232,13 @@ def test_decode_names_the_first_bad_byte_at_its_line_and_column() -> None:
     assert exc.value.problems == [
         "F:2: byte 0xff at column 3 is not valid UTF-8; save the file as UTF-8"
     ]
+    # Line and column count every newline before the byte, from the file's first byte.
+    for data, line, col in [(b"\nx\nab\xffc\n", 3, 3), (b"\n\xff", 2, 1), (b"\xff\n\n", 1, 1)]:
+        with pytest.raises(InputError) as exc:
+            decode(data, "F")
+        assert exc.value.problems == [
+            f"F:{line}: byte 0xff at column {col} is not valid UTF-8; save the file as UTF-8"
+        ]
     with pytest.raises(InputError) as exc:
         decode(b"\xc3", "F")
     assert exc.value.problems == [
@@ -260,11 +298,13 @@ def test_read_file_refuses_what_is_not_a_regular_file(tmp_path: Path) -> None:
 
 
 def test_read_file_names_what_it_cannot_read(tmp_path: Path) -> None:
-    if os.geteuid() == 0:
-        # root reads any mode: an unreadable path is a file under a non-directory instead.
-        (tmp_path / "file").write_text("x")
-        assert _refused(tmp_path / "file" / "below") == ["f:1: cannot be read: Not a directory"]
-    else:
+    # A path below a regular file: an error other than a link's, with links refused or not.
+    (tmp_path / "file").write_text("x")
+    for symlink in (True, False):
+        assert _refused(tmp_path / "file" / "below", symlink=symlink) == [
+            "f:1: cannot be read: Not a directory"
+        ]
+    if os.geteuid() != 0:  # root reads any mode
         f = tmp_path / "f"
         f.write_text("x")
         f.chmod(0)
@@ -327,6 +367,8 @@ NAME_RULE = (
     ("name", "shown"),
     [
         ("mouse", None),
+        ("XX", None),
+        (["é"], "['é']"),
         ("vm-test", None),
         ("a.b_c-9", None),
         ("x" * 100, None),
@@ -436,3 +478,9 @@ def test_string_problem_never_repeats_the_text_and_hides_the_position_on_request
     assert string_problem("\udcff" * (VALUE_MAX // 3 + 1)) == (
         "the value is 32 KiB long; the limit is 32 KiB"
     )
+
+
+def test_an_input_error_is_its_lines() -> None:
+    found = [Found("a", 1, "x"), Found("b", 2, "y")]
+    err = InputError(found)
+    assert (err.found, err.problems, str(err)) == (found, ["a:1: x", "b:2: y"], "a:1: x\nb:2: y")
