@@ -68,3 +68,71 @@ def test_the_plan_names_each_dataset_state() -> None:
         "zfs:tank/d": "this host has no zfs command",
         "zfs:tank/e": "dataset missing",
     }
+
+
+def _pushed(*rows: str) -> str:
+    return "\n".join(f"{Rec.PUSHED}\t{r}" for r in rows)
+
+
+def test_drift_of_pushed_dirs_links_units_and_an_unconfirmed_switch() -> None:
+    live = push.parse_live(
+        "\n".join(
+            [
+                _pushed(
+                    "D\t/var/a\t750\t1000\t100",
+                    "D\t/var/b\t755\t0\t0",
+                    "D\t/var/same\t755\t0\t0",
+                    "L\t/etc/l1\t../t",
+                    "L\t/etc/l2\t../t",
+                    "L\t/etc/l3\t../t",
+                    "U\tweb.service",
+                    "U\tdb.service",
+                    "U\tok.service",
+                ),
+                f"{Rec.DIR}\t/var/a\t700\t1000\t100",
+                f"{Rec.DIR_MISSING}\t/var/b",
+                f"{Rec.DIR}\t/var/same\t755\t0\t0",
+                f"{Rec.LINK}\t/etc/l1\t../other",
+                f"{Rec.LINK_MISSING}\t/etc/l2",
+                f"{Rec.LINK}\t/etc/l3\t../t",
+                f"{Rec.UNIT}\tweb.service\tfailed",
+                f"{Rec.UNIT}\tok.service\tactive",
+                f"{Rec.ARMED}\tGEN-2\tGEN-1\t1700000000",
+            ]
+        )
+    )
+    confirm = (
+        "generation GEN-2 was never confirmed: the host goes back to GEN-1 by itself unless a "
+        "push confirms it; `pulumi up` does"
+    )
+    assert push.compute_drift(live) == {
+        "/var/a": "directory mode/owner 0700 1000:100, pushed 0750 1000:100",
+        "/var/b": "directory missing",
+        "/etc/l1": "symlink -> ../other, pushed ../t",
+        "/etc/l2": "symlink missing",
+        "unit:web.service": "not active (failed)",
+        "unit:db.service": "not active (unknown)",
+        "confirm": confirm,
+    }
+    # The plan says the same of the switch; units of the live generation that left the
+    # stack are named while they still run (not when inactive, failed or unknown).
+    live = push.parse_live(
+        "\n".join(
+            [
+                f"{Rec.OLD_UNIT}\t{u}.service"
+                for u in ("running", "inactive", "failed", "unknown", "kept")
+            ]
+            + [
+                f"{Rec.UNIT}\trunning.service\tactivating",
+                f"{Rec.UNIT}\tinactive.service\tinactive",
+                f"{Rec.UNIT}\tfailed.service\tfailed",
+                f"{Rec.UNIT}\tkept.service\tactive",
+                f"{Rec.ARMED}\tGEN-2\tGEN-1\t1700000000",
+            ]
+        )
+    )
+    desired = push.Desired.of(FileSet(units=("kept.service",)))
+    assert push.differences(desired, {}, live) == {
+        "unit:running.service": "no longer in the stack",
+        "confirm": confirm,
+    }
