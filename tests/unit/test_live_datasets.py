@@ -136,3 +136,42 @@ def test_drift_of_pushed_dirs_links_units_and_an_unconfirmed_switch() -> None:
         "unit:running.service": "no longer in the stack",
         "confirm": confirm,
     }
+
+
+def test_the_host_is_asked_about_each_dataset_with_the_properties_it_must_have() -> None:
+    fs = FileSet(
+        datasets=(
+            _ds("tank/a"),
+            ManagedDataset(name="tank/b c", mountpoint="/var/tank/b c"),
+        )
+    )
+    calls = push.read_script(push.Desired.of(fs)).splitlines()
+    assert [c for c in calls if c.startswith("dataset ")] == [
+        "dataset tank/a /var/tank/a atime=off,compression=lz4",
+        "dataset 'tank/b c' '/var/tank/b c' -",
+    ]
+
+
+def test_drift_names_a_pending_restart_a_rollback_and_an_image_without_digest() -> None:
+    live = push.parse_live(
+        "\n".join(
+            [
+                _pushed("U\tweb.service", "P\tr.example/db:1@sha256:abc\tdb.service,-\t60"),
+                f"{Rec.UNIT}\tweb.service\tactive",
+                f"{Rec.PENDING}\tweb.service",
+                f"{Rec.PENDING}\tother.service",
+                f"{Rec.IMAGE}\tdb.service",
+                f"{Rec.ROLLED_BACK}\tGEN-1\tGEN-2\t2026-12-04 10:00",
+            ]
+        )
+    )
+    assert live.pushed is not None and live.pushed.images == [
+        ("r.example/db:1@sha256:abc", ("db.service",))
+    ]
+    assert push.compute_drift(live) == {
+        "unit:web.service": "restart pending from an interrupted push",
+        "unit:other.service": "restart pending from an interrupted push",
+        "image:db.service": "runs an image with no digest, the last push pulled sha256:abc",
+        "rollback": "`homelab rollback` at 2026-12-04 10:00 made GEN-1 live again in place of "
+        "GEN-2; `pulumi up` brings the host back to the stack",
+    }
