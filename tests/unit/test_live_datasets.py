@@ -175,3 +175,24 @@ def test_drift_names_a_pending_restart_a_rollback_and_an_image_without_digest() 
         "rollback": "`homelab rollback` at 2026-12-04 10:00 made GEN-1 live again in place of "
         "GEN-2; `pulumi up` brings the host back to the stack",
     }
+
+
+def test_pushed_rows_the_drift_does_not_use_are_skipped() -> None:
+    # Every kind of manifest.tsv row comes back; only files, dirs, links, units, secrets
+    # and pulls are the last push's facts (a Z row has as many fields as a D row).
+    live = push.parse_live(
+        _pushed(
+            "I\tGEN-1",
+            "Q\t/etc/containers/systemd",
+            "T\t120\t5\t0",
+            "Z\ttank/a\t/var/tank/a\tatime=off\tweb.service",
+            "K\tsnapshots\t5",
+            "D\t/var/a\t750\t1\t2",
+        )
+    )
+    assert live.pushed is not None
+    assert (live.pushed.dirs, live.pushed.images, live.pushed.files) == (
+        {"/var/a": (0o750, 1, 2)},
+        [],
+        {},
+    )
