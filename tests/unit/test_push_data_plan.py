@@ -80,3 +80,35 @@ def test_data_plan(
 ) -> None:
     desired = push.Desired.of(FileSet(datasets=tuple(sets)))
     assert data_plan(desired, push.parse_live("\n".join(records)), starting) == lines
+
+
+def test_the_plan_lists_what_else_changes_after_a_dataset() -> None:
+    # differences() names datasets before Quadlet files, images and notes: the `also:` part
+    # skips the dataset and lists everything after it.
+    from homelab.fileset import ManagedFile
+    from homelab.push.plan import render_plan
+
+    fs = FileSet(
+        files=(ManagedFile(path="/etc/a.conf", content="x\n", mode=0o600, uid=1),),
+        datasets=(_ds("t/a"),),
+    )
+    desired = push.Desired.of(fs)
+    sha = push.desired_hashes(desired.manifest, {"/etc/a.conf": "x\n"}, {})["/etc/a.conf"]
+    live = push.parse_live(
+        "\n".join(
+            [
+                f"{Rec.FILE}\t/etc/a.conf\t{sha}\t644\t0\t0\tplain",
+                f"{Rec.DATASET}\tt/a\tmissing",
+                f"{Rec.QUADLET_FILE}\t/etc/containers/systemd/stray.container",
+                f"{Rec.ROLLED_BACK}\tGEN-1\tGEN-2\tthen",
+            ]
+        )
+    )
+    plan = render_plan(desired, {"/etc/a.conf": "x\n"}, {"/etc/a.conf": sha}, live)
+    also = plan[plan.index("also:\n") :].split("\n\n")[0].splitlines()
+    assert also[:3] == [
+        "also:",
+        "  /etc/a.conf: mode 0644, want 0600; owner 0:0, want 1:0",
+        "  /etc/containers/systemd/stray.container: unmanaged Quadlet file",
+    ]
+    assert any(ln.startswith("  rollback: `homelab rollback` at then") for ln in also)
