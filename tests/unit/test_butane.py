@@ -59,8 +59,13 @@ def test_what_the_machine_gets_from_each_kind_of_entry():
             ManagedDir(path="/var/a", mode=0o700),
             ManagedDir(path="/tank/data", in_ignition=False),
         ),
-        links=(ManagedLink(path="/etc/localtime", target="../usr/share/zoneinfo/UTC"),),
+        links=(
+            ManagedLink(path="/etc/z-link", target="/etc/z"),
+            ManagedLink(path="/etc/localtime", target="../usr/share/zoneinfo/UTC"),
+        ),
     )
+    # A file sorted after the core user's keys file is written too.
+    fs = fs.model_copy(update={"files": (*fs.files, ManagedFile(path="/var/x", content="x"))})
     ign = _ignition(fs, {"db": "s3cret"})
     st = ign["storage"]
     assert [
@@ -79,6 +84,7 @@ def test_what_the_machine_gets_from_each_kind_of_entry():
         ("/etc/one-line", "no newline", 0o644, {"id": 0}, {"id": 0}, True),
         ("/etc/tab", "a\n\t", 0o644, {"id": 0}, {"id": 0}, True),
         ("/etc/z", "z\n", 0o644, {"id": 1000}, {"id": 1001}, True),
+        ("/var/x", "x", 0o644, {"id": 0}, {"id": 0}, True),
     ]
     assert [(d["path"], d["mode"], d["user"], d["group"]) for d in st["directories"]] == [
         ("/var/a", 0o700, {"id": 0}, {"id": 0}),
@@ -90,7 +96,8 @@ def test_what_the_machine_gets_from_each_kind_of_entry():
             "target": "../usr/share/zoneinfo/UTC",
             "hard": False,
             "overwrite": True,
-        }
+        },
+        {"path": "/etc/z-link", "target": "/etc/z", "hard": False, "overwrite": True},
     ]
     # The core user's keys are Ignition's own passwd entry, one per non-blank line.
     assert ign["passwd"]["users"] == [
