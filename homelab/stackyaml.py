@@ -133,7 +133,12 @@ def _check_keys(node: yaml.MappingNode) -> None:
 
 def load_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any]:
     """(node tree, data) of one YAML document, refused with `FILE:LINE: what, how to fix`."""
-    loader = _StackLoader(text)
+    try:
+        loader = _StackLoader(text)
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (inputs refuses it first)
+        line = text.count("\n", 0, exc.position) + 1
+        msg = f"not valid YAML: {exc.reason} (U+{exc.character:04X}); remove it"
+        raise InputError([Found(shown, line, msg)]) from None
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
@@ -141,8 +146,6 @@ def load_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any]:
         raise InputError([Found(shown, exc.line, exc.msg)]) from None
     except yaml.MarkedYAMLError as exc:
         raise InputError([_yaml_problem(exc, shown)]) from None
-    except yaml.YAMLError as exc:  # not marked: no line to point at
-        raise InputError([Found(shown, 1, f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
     return node, data
