@@ -146,6 +146,8 @@ def load_yaml(text: str, shown: str) -> tuple[yaml.Node | None, Any]:
         raise InputError([Found(shown, exc.line, exc.msg)]) from None
     except yaml.MarkedYAMLError as exc:
         raise InputError([_yaml_problem(exc, shown)]) from None
+    except yaml.YAMLError as exc:  # none known unmarked today; still one line, no traceback
+        raise InputError([Found(shown, 1, f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
     return node, data

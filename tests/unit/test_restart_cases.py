@@ -4,23 +4,15 @@ preview says `up` restarts is what apply.sh restarts."""
 
 from __future__ import annotations
 
-import csv
-from pathlib import Path
-
 import pytest
 
 from homelab import push
 from homelab.fileset import FileSet, ManagedFile
 from homelab.push.plan import unit_actions
+from tests.restart_sh import cases  # the one reader of the one table
 
-TABLE = Path(__file__).resolve().parents[1] / "restart_cases.tsv"
 PATH = "/etc/containers/systemd/web.container"
 STACK_UNITS = ("api.service", "web.service")
-
-
-def cases() -> list[dict[str, str]]:
-    lines = [ln for ln in TABLE.read_text().splitlines() if ln and not ln.startswith("#")]
-    return list(csv.DictReader(lines, delimiter="\t"))
 
 
 def _set(cell: str) -> list[str]:
