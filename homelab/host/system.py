@@ -41,6 +41,12 @@ def zfs_import_unit(pool: str) -> str:
     # `import` mounts the pool's datasets itself and `mount -a` any left: no -N, which
     # zfs-fuse (pool version 23, the simulated host's pool) lacks; OpenZFS 2.x takes both.
     zpool = "/usr/sbin/zpool"
+    # Every dataset that should be mounted is, before the containers start: a pool imported
+    # by another unit may still be finishing (zfs-fuse imports its cache in the background).
+    mount_all = (
+        "for i in $(seq 50); do /usr/sbin/zfs mount -a; /usr/sbin/zfs list -H -o "
+        f'canmount,mounted -r {pool} | grep -q "^on.no$" || exit 0; sleep 0.2; done; exit 1'
+    )
     return f"""# Managed by homelab: imports the ZFS pool that holds the containers' data.
 [Unit]
 Description=Import ZFS pool {pool}
@@ -52,7 +58,7 @@ Before=local-fs.target
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/bin/sh -c '{zpool} list {pool} >/dev/null 2>&1 || exec {zpool} import {pool}'
-ExecStart=/usr/sbin/zfs mount -a
+ExecStart=/bin/sh -c '{mount_all}'
 """
 
 

@@ -69,5 +69,6 @@ def test_the_pool_import_imports_only_a_missing_pool() -> None:
         "RemainAfterExit=yes\n"
         "ExecStart=/bin/sh -c '/usr/sbin/zpool list tank >/dev/null 2>&1 || exec /usr/sbin/zpool "
         "import tank'\n"
-        "ExecStart=/usr/sbin/zfs mount -a\n"
+        "ExecStart=/bin/sh -c 'for i in $(seq 50); do /usr/sbin/zfs mount -a; /usr/sbin/zfs list "
+        '-H -o canmount,mounted -r tank | grep -q "^on.no$" || exit 0; sleep 0.2; done; exit 1\'\n'
     )
