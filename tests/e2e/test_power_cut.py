@@ -116,6 +116,12 @@ def test_power_cut_then_reboot(ms: MouseStack, point: str, tmp_path: Path) -> No
             )
             assert time.monotonic() < deadline, f"apply.sh never reached {point}"
             time.sleep(0.05)
+        # SIMULATION: zfs-fuse commits a transaction group only on its timer or a zfs
+        # administrative command, never on fsync/syncfs (a directory made, `sync -f`, a cut:
+        # gone), where OpenZFS commits through its intent log. This test is about the
+        # generations on the root fs, so the pool is committed first (a snapshot made and
+        # destroyed waits for the commit); the pool's own durability is not shown here.
+        host.sh("zfs snapshot tank@homelab-sim-commit && zfs destroy tank@homelab-sim-commit")
         sim("crash")
         # The client sees its connection die, and fails (no kill: the engine unlocks).
         assert proc.wait(timeout=120) != 0

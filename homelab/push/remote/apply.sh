@@ -387,6 +387,10 @@ cat "$d/restart" "$d/start" >"$B/.pending.tmp"
 } | sort -u >"$d/durable"
 # shellcheck disable=SC2046 # paths hold no whitespace (homelab.push checks them)
 durable $(cat "$d/durable")
+# The data directories on the pool: syncfs commits them through OpenZFS's intent log (a
+# directory's parent fsync above may not). The simulated host's zfs-fuse ignores both.
+# shellcheck disable=SC2046
+[ ! -s "$d/dirs" ] || sync -f -- $(cut -f2 "$d/dirs") 2>/dev/null || sync
 mv -f "$B/.pending.tmp" "$B/pending"
 hook before-switch
 relink "$ng" "$B/current"
