@@ -148,13 +148,6 @@ def stop_simhost() -> None:
     _run([str(SIM), "down"])
 
 
-def build_images(cmd: str, *names: str) -> None:
-    """Tiny busybox images tagged `names` inside the running sim host, running `cmd`."""
-    p = _run([str(SIM), "images", "--cmd", cmd, *names])
-    if p.returncode != 0:
-        _fail(f"scripts/sim-host images failed:\n{p.stderr}")
-
-
 @pytest.fixture(scope="session")
 def simhost() -> Iterator[SimHost]:
     host = start_simhost()
