@@ -174,9 +174,19 @@ class SlowProxy:
         for s in socks:
             with contextlib.suppress(OSError):
                 s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            # shutdown wakes the pipe threads blocked in recv(); close() alone would not
+            # release the socket while they hold it, and the host's pull would hang until
+            # its time limit instead of seeing the registry go away.
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
                 s.close()
 
     def close(self) -> None:
+        # shutdown first: close() alone leaves a listener blocked in accept() in the kernel,
+        # so new connections queue and hang (a pull waited out its whole time limit).
+        with contextlib.suppress(OSError):
+            self.srv.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self.srv.close()
 
