@@ -40,11 +40,11 @@ def zfs_import_unit(pool: str) -> str:
     # when the pool is missing (a skipped ExecCondition= would leave it inactive).
     # `import` mounts the pool's datasets itself and `mount -a` any left: no -N, which
     # zfs-fuse (pool version 23, the simulated host's pool) lacks; OpenZFS 2.x takes both.
-    zpool = "/usr/sbin/zpool"
+    zpool, zfs = "/usr/sbin/zpool", "/usr/sbin/zfs"
     # Every dataset that should be mounted is, before the containers start: a pool imported
     # by another unit may still be finishing (zfs-fuse imports its cache in the background).
     mount_all = (
-        "for i in $(seq 50); do /usr/sbin/zfs mount -a; /usr/sbin/zfs list -H -o "
+        f"for i in $(seq 50); do {zfs} mount -a; {zfs} list -H -o "
         f'canmount,mounted -r {pool} | grep -q "^on.no$" || exit 0; sleep 0.2; done; exit 1'
     )
     return f"""# Managed by homelab: imports the ZFS pool that holds the containers' data.
