@@ -28,9 +28,11 @@ from homelab.host.system import (
     AUTOREBASE_UNITS,
     CORE_KEYS_FILE,
     QUADLET_DIR,
+    REARM_UNIT,
     SECRETS_HELPER,
     SECRETS_HELPER_TEXT,
     autorebase_units,
+    rearm_unit,
     zfs_import_unit,
 )
 
@@ -71,14 +73,14 @@ def layout_host(
         raise LayoutError(problems.lines)
     host = cfg.host
     links = [ManagedLink(path="/etc/localtime", target=f"../usr/share/zoneinfo/{host.timezone}")]
-    if host.auto_rebase.enabled:
-        links += [
-            ManagedLink(
-                path=f"/etc/systemd/system/multi-user.target.wants/{u}",
-                target=f"/etc/systemd/system/{u}",
-            )
-            for u in AUTOREBASE_UNITS
-        ]
+    wanted = [*(AUTOREBASE_UNITS if host.auto_rebase.enabled else ()), *_rearm(cfg)]
+    links += [
+        ManagedLink(
+            path=f"/etc/systemd/system/multi-user.target.wants/{u}",
+            target=f"/etc/systemd/system/{u}",
+        )
+        for u in wanted
+    ]
     fs = FileSet(
         files=tuple(sorted(_files(cfg, laid_out), key=lambda f: f.path)),
         dirs=tuple(sorted(_data_dirs(host, laid_out), key=lambda d: d.path)),
@@ -274,7 +276,14 @@ def _files(cfg: StackConfig, laid_out: list[LaidOut]) -> list[ManagedFile]:
         )
     if host.auto_rebase.enabled:
         files.extend(autorebase_units(host.auto_rebase.image))
+    if _rearm(cfg):
+        files.append(rearm_unit())
     return files
+
+
+def _rearm(cfg: StackConfig) -> tuple[str, ...]:
+    """The boot-time re-arming of confirm-or-revert, on a host that is pushed to with it on."""
+    return (REARM_UNIT,) if cfg.ssh is not None and cfg.push.confirm_seconds > 0 else ()
 
 
 def _images(laid_out: list[LaidOut]) -> tuple[ManagedImage, ...]:

@@ -11,6 +11,7 @@ ENV_DIR = "/etc/homelab/env"
 # Butane renders this one file as ssh_authorized_keys.
 CORE_KEYS_FILE = "/home/core/.ssh/authorized_keys.d/ignition"
 AUTOREBASE_UNITS = ("ucore-unsigned-autorebase.service", "ucore-signed-autorebase.service")
+REARM_UNIT = "homelab-rearm-revert.service"
 
 SECRETS_HELPER = "/etc/homelab/bin/podman-secrets"
 SECRETS_HELPER_TEXT = """#!/bin/sh
@@ -60,6 +61,33 @@ RemainAfterExit=yes
 ExecStart=/bin/sh -c '{zpool} list {pool} >/dev/null 2>&1 || exec {zpool} import {pool}'
 ExecStart=/bin/sh -c '{mount_all}'
 """
+
+
+def rearm_unit() -> ManagedFile:
+    """Confirm-or-revert across a reboot: the push's revert timer is transient (systemd-run),
+    so a power cut before the confirmation would drop it and leave an unconfirmed push (maybe
+    the one that cut the way in) standing. At startup this arms it again for the time left
+    (remote/revert.sh `boot`). `$$` is systemd's escape for the shell's `$`."""
+    armed = "/etc/homelab/armed"
+    start = (
+        f'g=/etc/homelab/generations/$$(cut -f1 {armed}); exec /bin/sh "$$g/revert.sh" boot "$$g"'
+    )
+    return ManagedFile(
+        path=f"/etc/systemd/system/{REARM_UNIT}",
+        content=f"""# Managed by homelab: arms an unconfirmed push's revert again after a reboot.
+[Unit]
+Description=homelab: re-arm the revert of an unconfirmed push
+ConditionPathExists={armed}
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c '{start}'
+
+[Install]
+WantedBy=multi-user.target
+""",
+    )
 
 
 def autorebase_units(image: str) -> list[ManagedFile]:

@@ -3,7 +3,15 @@ them: uCore's two-step rebase, and the pool import."""
 
 from __future__ import annotations
 
-from homelab.host.system import autorebase_units, zfs_import_unit
+from pathlib import Path
+
+import yaml
+
+from homelab.host.layout import layout_host
+from homelab.host.stack import StackFiles, load_stack_config
+from homelab.host.system import autorebase_units, rearm_unit, zfs_import_unit
+
+REPO = Path(__file__).resolve().parents[2]
 
 UNSIGNED = """[Unit]
 Description=uCore autorebase to unsigned OCI and reboot
@@ -72,3 +80,63 @@ def test_the_pool_import_imports_only_a_missing_pool() -> None:
         "ExecStart=/bin/sh -c 'for i in $(seq 50); do /usr/sbin/zfs mount -a; /usr/sbin/zfs list "
         '-H -o canmount,mounted -r tank | grep -q "^on.no$" || exit 0; sleep 0.2; done; exit 1\'\n'
     )
+
+
+REARM = """# Managed by homelab: arms an unconfirmed push's revert again after a reboot.
+[Unit]
+Description=homelab: re-arm the revert of an unconfirmed push
+ConditionPathExists=/etc/homelab/armed
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/bin/sh -c 'g=/etc/homelab/generations/$$(cut -f1 /etc/homelab/armed); exec /bin/sh "$$g/revert.sh" boot "$$g"'
+
+[Install]
+WantedBy=multi-user.target
+"""  # noqa: E501
+
+
+def test_the_rearm_unit_escapes_the_shells_dollars_for_systemd():
+    # systemd expands $g itself (to nothing) in ExecStart=; `$$` passes a `$` to the shell.
+    f = rearm_unit()
+    assert (f.path, f.content, f.mode) == (
+        "/etc/systemd/system/homelab-rearm-revert.service",
+        REARM,
+        0o644,
+    )
+
+
+def _layout_paths(project: Path, stack: str) -> tuple[set[str], set[str]]:
+    files = StackFiles(project)
+    cfg = load_stack_config(stack, files[stack].values, project, files)
+    fs = layout_host(cfg, project, files).fileset
+    return {f.path for f in fs.files}, {ln.path for ln in fs.links}
+
+
+UNIT = "/etc/systemd/system/homelab-rearm-revert.service"
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+WANTS = "/etc/systemd/system/multi-user.target.wants/homelab-rearm-revert.service"
+
+
+def test_a_pushed_host_with_confirm_or_revert_rearms_it_at_boot(tmp_path):
+    files, links = _layout_paths(REPO, "mouse")
+    assert UNIT in files and WANTS in links
+    # vm-test inherits mouse's push settings but is never pushed to: no unit.
+    files, links = _layout_paths(REPO, "vm-test")
+    assert UNIT not in files and WANTS not in links
+
+
+def test_no_rearm_unit_when_confirm_or_revert_is_off(tmp_path):
+    (tmp_path / "containers").mkdir()
+    ssh = {"host": "h.example", "user": "core", "private_key_path": "/k", "host_key": HOST_KEY}
+    for push in ({"confirm": False}, {"confirm_timeout": 0}, {}):
+        config = {
+            "homelab:host": {"hostname": "h", "production": False, "zfs_pool": None},
+            "homelab:ssh": ssh,
+            "homelab:push": push,
+        }
+        (tmp_path / "Pulumi.t.yaml").write_text(yaml.safe_dump({"config": config}))
+        files, links = _layout_paths(tmp_path, "t")
+        on = push == {}
+        assert (UNIT in files, WANTS in links) == (on, on), push

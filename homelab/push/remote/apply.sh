@@ -121,6 +121,14 @@ revert_to() {
     mv -f "$B/.last-revert.tmp" "$B/last-revert"
 }
 
+# arm_revert GEN SECONDS: the transient timer of confirm-or-revert (systemd-run; it outlives
+# this SSH session) runs `revert.sh revert` for generation GEN after SECONDS unless confirmed.
+# apply.sh arms it after the switch, revert.sh again after a reboot (homelab-rearm-revert).
+arm_revert() {
+    systemd-run --quiet --collect --unit="homelab-revert-$1" --on-active="${2}s" \
+        --timer-property=AccuracySec=100ms /bin/sh "$G/$1/revert.sh" revert "$G/$1"
+}
+
 # The health gate (step 7).
 # dependents FILE: units that Requires=/BindsTo=/PartOf= a unit of FILE, recursively (Quadlet's
 # pod, network and volume units are such dependencies of their containers), running now and
@@ -493,8 +501,7 @@ ndig=${gen#*-}
 if [ "${confirm:-0}" -gt 0 ] && [ "${cdig%%-r*}" != "${ndig%%-r*}" ]; then
     printf '%s\t%s\t%s\n' "$gen" "${cur##*/}" "$(($(date +%s) + confirm))" >"$B/.armed.tmp"
     mv -f "$B/.armed.tmp" "$B/armed"
-    systemd-run --quiet --collect --unit="homelab-revert-$gen" --on-active="${confirm}s" \
-        --timer-property=AccuracySec=100ms /bin/sh "$d/revert.sh" revert "$d" ||
+    arm_revert "$gen" "$confirm" ||
         { rm -f "$B/armed"; revert_to "${cur##*/}" "could not arm the revert timer"; fail \
             "systemd-run could not arm the revert timer; rolled back to generation ${cur##*/}"; }
     say "HOMELAB-ARMED $gen ${cur##*/} $confirm"

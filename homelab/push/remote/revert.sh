@@ -1,9 +1,12 @@
 #!/bin/sh
-# revert.sh revert GENDIR | revert.sh confirm GENDIR — confirm-or-revert (docs/PUSH.md).
+# revert.sh revert|confirm|boot GENDIR — confirm-or-revert (docs/PUSH.md).
 # Shipped in every generation beside apply.sh. apply.sh arms a transient timer
 # (systemd-run, homelab-revert-GEN) that runs `revert` when the client has not confirmed in
 # time; the client's confirmation, over a new SSH connection, runs `confirm`. Both take the
 # push lock, so whichever comes first wins and the other sees it in /etc/homelab/armed.
+# A reboot (a power cut) drops the transient timer: homelab-rearm-revert.service runs `boot`
+# at startup, which arms it again for the time left (at least 1 s), so an unconfirmed push
+# still goes back by itself.
 set -eu
 mode=$1
 g=$2
@@ -58,8 +61,22 @@ revert)
     rm -f "$B/armed"
     revert_to "$prev" "the host did not hear back within ${secs} s; it rolled itself back to $prev"
     ;;
+boot)
+    [ "$armed" = "$gen" ] || exit 0
+    prev=$(cut -f2 "$B/armed")
+    left=$(($(cut -f3 "$B/armed") - $(date +%s)))
+    [ "$left" -ge 1 ] || left=1
+    HOMELAB_APPLY_LIB=1
+    set -- "$g"
+    . "$g/apply.sh"
+    arm_revert "$gen" "$left" && exit 0
+    # No timer: never leave an unconfirmed push standing; go back now.
+    rm -f "$B/armed"
+    revert_to "$prev" "the host restarted before the confirmation and could not arm the revert \
+timer again; it rolled itself back to $prev"
+    ;;
 *)
-    echo "usage: revert.sh revert|confirm GENDIR" >&2
+    echo "usage: revert.sh revert|confirm|boot GENDIR" >&2
     exit 2
     ;;
 esac
