@@ -8,6 +8,7 @@ import pytest
 from homelab.quadlet import QuadletError, parse_unit
 from homelab.quadlet.model import QuadletUnit, keyvals
 from homelab.quadlet.render import Line
+from homelab.quadlet.split import escape_word
 from homelab.tools import quadlet_generate
 
 F = "containers/x.container"
@@ -70,6 +71,8 @@ NAMES = [
     ('ghi"', "ghi"),
     ('"j k"', "j k"),
     ("lmn \u3000", "lmn"),
+    ("opq\x1c", "opq\x1c"),  # \x1c: space to Python, not to Go
+    ("XrsX", "XrsX"),
 ]
 
 
@@ -85,10 +88,7 @@ def test_lookup_is_podmans():
         (execstart,) = [
             ln for ln in generated[f"n{i}.service"].split("\n") if ln.startswith("ExecStart=")
         ]
-        assert f" --name {name} " in execstart or f' --name "{name}" ' in execstart, (
-            value,
-            execstart,
-        )
+        assert f" --name {escape_word(name)} " in execstart, (value, execstart)
         u = parse_unit(units[f"n{i}.container"], f"n{i}.container")
         assert u.lookup("Container", "ContainerName") == name
         assert u.container_name == name
@@ -100,6 +100,8 @@ def test_lookup_of_the_last_value():
     assert u.lookup("Container", "Group") is None
     assert _unit('User=""\n').lookup("Container", "User") == ""
     assert _unit('User="\n').lookup("Container", "User") == ""
+    u.set("Container", "User", [" c  "])  # set in code: trailing space, podman trims it
+    assert u.lookup("Container", "User") == " c"
 
 
 def test_section_lookup_does_not_create():
@@ -174,12 +176,13 @@ def test_add_after_the_last_of_its_key():
 
 
 def test_add_to_a_section_of_comments_only():
-    u = parse_unit("[Service]\n# one\n# two\n", "x.container")
+    u = parse_unit("[Service]\n# one\n# two\n# three\n", "x.container")
     u.add("Service", "Restart", "always")
     assert _entries(u, "Service") == [
         ("Restart", "always", 0),
         (None, "# one", 2),
         (None, "# two", 3),
+        (None, "# three", 4),
     ]
 
 

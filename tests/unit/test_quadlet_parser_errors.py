@@ -41,7 +41,7 @@ def _soft(text: str, filename: str = F) -> list[tuple[int, str, str]]:
         ("[X-a\x1fb]\n", [(1, "", "invalid group name: X-a\x1fb")]),
         ("[X-a\x7fb]\n", [(1, "", "invalid group name: X-a\x7fb")]),
         ("[X-a\x85b]\n", [(1, "", "invalid group name: X-a\x85b")]),
-        ("[X-a b]\nK=v\n[X-\xe9]\n", []),
+        ("[X-a b]\nK=v\n[X-\xe9]\n[X-\xa0]\n", []),  # space, é and NBSP: no control
         # only spaces and tabs may follow the `]` of a header
         ("[X-a] \t\nK=v\n", []),
         ("[Container] ]\n", [(1, "", f"line '[Container] ]' {NOT_KV}")]),
@@ -127,6 +127,11 @@ def test_keys_values_and_comments_with_their_lines():
     ]
 
 
+def test_key_end_trimmed_of_ascii_space_only():
+    unit = parse_unit("[X-a]\nK \t=v\nL\x1c=w\n", "x.unit")
+    assert [(e.key, e.value) for e in unit.section("X-a").entries] == [("K", "v"), ("L\x1c", "w")]
+
+
 def test_last_line_without_newline():
     unit = parse_unit("[Container]\nExec=a b", F)
     assert unit.get("Container", "Exec") == ["a b"]
@@ -173,6 +178,7 @@ TRIM_CASES: list[tuple[str, list[str]]] = [
 def test_trimming_and_group_names_are_podmans():
     good = "[Container]\nImage=docker.io/library/busybox:1.36\n"
     good += "".join(line + "\n" for line, _ in TRIM_CASES)
+    good += "[X-a\xa0b]\nK=v\n"
     bad = "[Container]\nImage=docker.io/library/busybox:1.36\n[X-a\x85b]\nK=v\n"
     # one run each: podman 5.4 generates nothing when one file fails to parse
     refused = quadlet_generate({"bad.container": bad})
