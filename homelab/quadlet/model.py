@@ -17,6 +17,7 @@ from homelab.quadlet.keys import KIND_GROUP, SERVICE_SUFFIX
 from homelab.quadlet.render import Line, Section, render
 from homelab.quadlet.split import (
     CUNESCAPE,
+    GO_SPACE,
     RELAX,
     RETAIN_ESCAPE,
     UNQUOTE,
@@ -131,15 +132,13 @@ class QuadletUnit(BaseModel):
         return bool(self.entries(section, key))
 
     def lookup(self, section: str, key: str) -> str | None:
-        """The last value, trailing space and one pair of surrounding double quotes
-        removed (podman's Lookup); None when the key is absent."""
+        """The last value, trailing space and every leading and trailing double quote
+        removed (podman's Lookup: strings.Trim(TrimRightFunc(v, IsSpace), `"`)); None when the
+        key is absent."""
         es = self.entries(section, key)
         if not es:
             return None
-        v = es[-1].value.rstrip()
-        if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
-            v = v[1:-1]
-        return v
+        return es[-1].value.rstrip(GO_SPACE).strip('"')
 
     def args(self, section: str, key: str) -> list[str]:
         """All values split as a command line (podman's LookupAllArgs)."""

@@ -29,6 +29,7 @@ from homelab.quadlet.model import QuadletError, QuadletUnit
 from homelab.quadlet.render import Line, Section
 from homelab.quadlet.split import (
     CUNESCAPE,
+    GO_SPACE,
     RETAIN_ESCAPE,
     UNESCAPE_RELAX,
     UNQUOTE,
@@ -36,7 +37,10 @@ from homelab.quadlet.split import (
     split_words,
 )
 
-_TRIM = " \t\n\r\v\f\x85\xa0"  # Go's unicode.IsSpace for the characters that matter here
+# podman trims every line with Go's strings.TrimSpace (unicode.IsSpace), but a key's end and
+# a value's start byte by byte, which in UTF-8 text only ever matches ASCII space.
+_TRIM = GO_SPACE
+_ASCII_TRIM = " \t\n\r\v\f"
 
 
 def check_value(key: str, value: str, section: str) -> str | None:
@@ -141,7 +145,8 @@ class _Builder:
         if not (line[0] == "[" and "]" in line and not line[line.index("]") + 1 :].strip(" \t")):
             return False
         name = line[1 : line.index("]")]
-        if not name or any(ch in "[]" or ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        # podman: no brackets and no control character (Go's unicode.IsControl: C0, DEL, C1)
+        if not name or any(ch in "[]" or ord(ch) < 32 or 127 <= ord(ch) < 160 for ch in name):
             self.soft(start, "", f"invalid group name: {name}")
             self.current = Section(name=name, line=start)  # its entries go nowhere
             return True
@@ -165,10 +170,10 @@ class _Builder:
             return self.soft(start, "", msg)
         if self.current is None:
             return self.soft(start, line[:eq].rstrip(), "key=value before any [Section]")
-        key = line[:eq].rstrip(_TRIM)
+        key = line[:eq].rstrip(_ASCII_TRIM)
         if not key or key[0] == " ":
             return self.soft(start, key, f"invalid key name: {key!r}")
-        value = line[eq + 1 :].lstrip(_TRIM)
+        value = line[eq + 1 :].lstrip(_ASCII_TRIM)
         problem = check_value(key, value, self.current.name)
         if problem:
             self.soft(start, key, f"{problem} in value {value!r}")
@@ -176,7 +181,7 @@ class _Builder:
         self.pending = []
         if folded:  # the first piece written as the canonical `key=` start
             head = folded[0].partition("=")
-            folded = (f"{key}={head[2].lstrip(_TRIM)}", *folded[1:])
+            folded = (f"{key}={head[2].lstrip(_ASCII_TRIM)}", *folded[1:])
         self.current.entries.append(Line(key=key, value=value, line=start, folded=folded))
 
     def finish(self) -> None:

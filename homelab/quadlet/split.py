@@ -8,6 +8,13 @@ After=: escapes kept). `escape_word` quotes a word so that the splitter gives it
 from __future__ import annotations
 
 WHITESPACE = " \t\n\r"
+# Go's unicode.IsSpace: ASCII space, NEL, NBSP and Unicode's other White_Space characters
+# (podman trims lines and looked-up values with it).
+GO_SPACE = (
+    " \t\n\r\v\f\x85\xa0\u1680"
+    + "".join(map(chr, range(0x2000, 0x200B)))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
 
 
 class SplitError(ValueError):
@@ -57,7 +64,8 @@ def _cunescape_one(s: str) -> tuple[int, str]:
         v = int(digits, 16)
         if v == 0 or v > 0x10FFFF:
             return -1, ""
-        return n + 1, chr(v)
+        # Go's WriteRune writes a UTF-16 surrogate half as U+FFFD, the replacement char.
+        return n + 1, "\ufffd" if 0xD800 <= v <= 0xDFFF else chr(v)
     if c in "01234567":
         digits = s[:3]
         if len(digits) < 3 or any(d not in "01234567" for d in digits):
@@ -124,8 +132,9 @@ def split_words(value: str, flags: int = RELAX | UNQUOTE | CUNESCAPE) -> list[st
 
 
 def _need_escape(c: str) -> bool:
+    # Go's unicode.IsSpace or IsControl up to 128: the C0 controls, DEL and U+0080.
     o = ord(c)
-    return o <= 128 and (c.isspace() or o < 32 or o == 127 or c in "\"'\\")
+    return o <= 128 and (c.isspace() or o < 32 or o >= 127 or c in "\"'\\")
 
 
 def escape_word(word: str) -> str:
