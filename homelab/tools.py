@@ -108,7 +108,8 @@ class DryRun:
         SourcePath= and no blank lines, the units' folder written as DIR."""
         out: dict[str, str] = {}
         name = None
-        for line in self.stdout.splitlines():
+        # "\n" only: splitlines() also breaks at U+0085, U+2028, \x1c-\x1e inside a value.
+        for line in self.stdout.split("\n"):
             m = re.fullmatch(r"---(.+)---", line)
             if m:
                 name = m.group(1)
@@ -137,7 +138,7 @@ def quadlet_generate(units: Path | Mapping[str, str], timeout: float = 60) -> Dr
     )
     messages = [
         msg
-        for ln in proc.stderr.splitlines()
+        for ln in proc.stderr.split("\n")
         if (msg := _GENERATOR_LOG.sub("", ln).strip()) and not msg.startswith("Loading source ")
     ]
     return DryRun(str(units), proc.stdout, messages, proc.returncode)
