@@ -474,6 +474,14 @@ CASES: list[tuple[str, str, str, set[str] | None, list[str]]] = [
         [],
     ),
     (
+        # The value is split as a command line first: quotes go, the space stays.
+        "mount-quoted",
+        C,
+        unit("Container", IMG, 'Mount="type=bind,source=/srv/x y,destination=/b"'),
+        None,
+        [],
+    ),
+    (
         "mount-quadlet-sources-missing",
         C,
         unit(
@@ -596,6 +604,17 @@ CASES: list[tuple[str, str, str, set[str] | None, list[str]]] = [
         unit("Build", "ImageTag=a/b", "File=https://example.org/Containerfile"),
         None,
         [],
+    ),
+    # podman's URL test is `^((https?)|(git)://)|(github\.com/).+$`: any "http" prefix, or
+    # "github.com/" anywhere, reads as a URL (as 5.4.2's generator does); "git" alone does not.
+    ("build-file-http-prefix", B, unit("Build", "ImageTag=a/b", "File=httpfile"), None, []),
+    ("build-file-github", B, unit("Build", "ImageTag=a/b", "File=x/github.com/y"), None, []),
+    (
+        "build-file-git-prefix",
+        B,
+        unit("Build", "ImageTag=a/b", "File=gitfile"),
+        None,
+        ["4: error [File] relative path in File key requires SetWorkingDirectory key to be set"],
     ),
     (
         "build-working-dir-file",
@@ -733,6 +752,26 @@ CASES: list[tuple[str, str, str, set[str] | None, list[str]]] = [
         [
             "9: error [Gateway] cannot set more gateways than subnets",
             "10: error [IPRange] cannot set more ranges than subnets",
+        ],
+    ),
+    (
+        # At the first value beyond the subnets (the one without a subnet of its own).
+        "network-two-gateways-and-ranges-too-many",
+        N,
+        unit(
+            "Network",
+            "Subnet=10.0.0.0/24",
+            "Gateway=10.0.0.1",
+            "Gateway=10.0.1.1",
+            "Gateway=10.0.2.1",
+            "IPRange=10.0.0.128/25",
+            "IPRange=10.0.1.128/25",
+            "IPRange=10.0.2.128/25",
+        ),
+        None,
+        [
+            "5: error [Gateway] cannot set more gateways than subnets",
+            "8: error [IPRange] cannot set more ranges than subnets",
         ],
     ),
     (
@@ -920,6 +959,30 @@ CASES: list[tuple[str, str, str, set[str] | None, list[str]]] = [
             "Quadlet unit beside this one",
         ],
     ),
+    (
+        # podman reads dependencies as LookupAllStrv does: escapes kept, so this is no
+        # Quadlet unit name.
+        "dependency-escaped-dot",
+        C,
+        unit("Container", IMG, unit_=(r"After=db\x2econtainer",)),
+        {"t.container"},
+        [],
+    ),
+    (
+        # A value podman cannot split is dropped: the parser's error only, no dependency.
+        "dependency-unterminated-quote",
+        C,
+        unit("Container", IMG, unit_=('After="db.container',)),
+        {"t.container"},
+        ["3: error [After] After: unterminated quote in value '\"db.container'"],
+    ),
+    (
+        "label-unterminated-quote",
+        C,
+        unit("Container", IMG, 'Label=a=1 b "c'),
+        None,
+        ["4: error [Label] Label: unterminated quote in value 'a=1 b \"c'"],
+    ),
     # --- the unit type -------------------------------------------------------------------------
     (
         "unknown-unit-type",
@@ -981,6 +1044,12 @@ def test_problem_of_an_added_value_is_at_line_one() -> None:
     assert rendered(lint_unit(u), C) == ["1: error [ExposeHostPort] invalid port format 'http'"]
 
 
+def test_problem_of_a_key_added_in_code_is_at_its_section() -> None:
+    u = parse_unit(unit("Container", IMG), C)
+    u.add("Container", "Group", "1000")
+    assert rendered(lint_unit(u), C) == ["2: error [Group] invalid Group set without User"]
+
+
 # --- check(): a path, or text and a file name ---------------------------------------------------
 
 
@@ -988,6 +1057,16 @@ def test_check_text_default_file_name() -> None:
     problems = check("# case\n[Container]\nExec=/bin/true\n")
     assert rendered(problems, "unit.container") == [
         "2: error [Image] no Image or Rootfs key specified: podman cannot create this container"
+    ]
+
+
+def test_check_text_ending_in_a_unit_name_is_text_not_a_path() -> None:
+    # No newline at the end, the last word a unit file name: still text (it has newlines).
+    text = "# case\n[Container]\nImage=docker.io/a/b\nPod=app.pod"
+    assert check(text) == []
+    assert check(text, "x.container") == []
+    assert rendered(check(text, "x.container", {"x.container"}), "x.container") == [
+        "4: error [Pod] quadlet pod unit app.pod does not exist"
     ]
 
 
