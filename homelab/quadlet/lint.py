@@ -301,11 +301,13 @@ def _user_mappings(lt: _Lint, g: str, support_manual: bool) -> None:
         if not support_manual:
             lt.add(lt.line(g, "RemapUsers"), "RemapUsers", "RemapUsers=manual is not supported")
     elif mode == "keep-id":
-        if len(uid) > 1 or len(gid) > 1:
+        # podman checks the UIDs first and stops at the first error.
+        what = "UID" if len(uid) > 1 else "GID" if len(gid) > 1 else None
+        if what:
             lt.add(
                 lt.line(g, "RemapUsers"),
                 "RemapUsers",
-                "RemapUsers=keep-id supports only a single value for UID/GID mapping",
+                f"RemapUsers=keep-id supports only a single value for {what} mapping",
             )
     elif mode != "auto":
         lt.add(lt.line(g, "RemapUsers"), "RemapUsers", f"unsupported RemapUsers option '{mode}'")
