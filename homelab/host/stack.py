@@ -23,6 +23,7 @@ from homelab.host.config import (
     ContainerConfig,
     HostConfig,
     PushConfig,
+    RegistryAuth,
     SshConfig,
     StackConfig,
 )
@@ -306,6 +307,7 @@ _MODELS: tuple[type[BaseModel], ...] = (
     PushConfig,
     VmConfig,
     AutoRebase,
+    RegistryAuth,
 )
 
 
