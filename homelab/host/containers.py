@@ -128,6 +128,8 @@ def layout_container(
     if checked is not None and lock is not None:
         _pin_image(problems, checked.unit, rel, cc, lock, cfg.host.production)
     owner = _owner(problems, cc, checked.unit, rel) if checked is not None else None
+    # The image's and the owner's problems come after check_unit sorted its own: one order.
+    problems.sort_from(before)
     if checked is None or owner is None or len(problems) > before:
         return None
     unit = checked.unit

@@ -461,3 +461,11 @@ def test_check_unit_sorts_only_its_own_files_problems():
         "practice: restart a failed container)"
     ]
     assert problems_.lines[0] == "earlier.container:99: from another file"
+
+
+def test_the_owners_problem_is_printed_in_line_order_with_the_files(tmp_path):
+    # _owner runs after check_unit sorted the file's problems: its line still takes its place.
+    text = web("[Container]\n", "[Container]\nUser=4294967295:1\n") + "Restart=unless-stopped\n"
+    got = lines(tmp_path, {"web": text}, {"web": {}})
+    assert len(got) == 2 and got[0].startswith(f"{at(text, 'User=')}: User: "), got
+    assert got[1].startswith(f"{at(text, 'Restart=unless')}: "), got
