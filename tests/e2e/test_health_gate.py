@@ -95,6 +95,16 @@ def ms(mouse_host: SimHost, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     ms.stack.up(check=False)
 
 
+@pytest.fixture(autouse=True)
+def _one_broken_stand_in_at_a_time(ms: MouseStack) -> Iterator[None]:
+    """A test that failed before undoing its broken stand-in must not fail the ones after."""
+    yield
+    stack_file = (ms.stack.project / f"Pulumi.{ms.stack.name}.yaml").read_text()
+    for name in ("gatebad", "gatelate", "gatesick"):
+        if f"{name}:" in stack_file:
+            ms.stack.run("config", "rm", "--path", f"homelab:containers.{name}", check=False)
+
+
 def enable(ms: MouseStack, name: str) -> None:
     ms.stack.set(f"homelab:containers.{name}.enabled", "true")
 

@@ -118,8 +118,9 @@ def test_2_no_change_up_reads_once_and_touches_nothing(ms: MouseStack) -> None:
         ), u
 
 
-def test_3_twenty_previews_on_a_clean_host_report_no_drift(ms: MouseStack) -> None:
-    for _ in range(20):
+def test_3_ten_previews_on_a_clean_host_report_no_drift(ms: MouseStack) -> None:
+    # Ten in a row: a drift check that depends on timing (a unit's state, a clock) shows.
+    for _ in range(10):
         p = ms.stack.preview("--expect-no-changes")
         assert "drifted item" not in p.stdout + p.stderr
 

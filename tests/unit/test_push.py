@@ -829,3 +829,67 @@ def test_one_byte_in_any_managed_file_of_mouse_is_an_update(
         else:
             news = {**inputs, "secret_contents": {**secret, path: edited}}
         assert p.diff("id", olds, p.check(olds, news).inputs).changes, path
+
+
+def _settle(tmp_path: Path, looks: list[str], settle: int = 1) -> str:
+    """Run apply.sh's settle check on `u.service` with systemd scripted: each look is
+    "ActiveState SubState NRestarts"; every ActiveState query moves to the next look (the
+    last repeats), the other properties read the current one. Returns $unhealthy: $why."""
+    bin_ = tmp_path / "bin"
+    bin_.mkdir()
+    (tmp_path / "looks").write_text("\n".join(looks) + "\n")
+    (bin_ / "systemctl").write_text(
+        "#!/bin/sh\n"
+        f'n=$(cat "{tmp_path}/n" 2>/dev/null || echo 0)\n'
+        f'if [ "$3" = ActiveState ]; then n=$((n + 1)); echo "$n" > "{tmp_path}/n"; fi\n'
+        '[ "$n" -ge 1 ] || n=1\n'
+        f'l=$(sed -n "${{n}}p" "{tmp_path}/looks")\n'
+        f'[ -n "$l" ] || l=$(tail -n 1 "{tmp_path}/looks")\n'
+        "set -- $3 $l\n"
+        'case $1 in ActiveState) echo "$2" ;; SubState) echo "$3" ;; NRestarts) echo "$4" ;; esac\n'
+    )
+    (bin_ / "systemctl").chmod(0o755)
+    d = tmp_path / "gen"
+    d.mkdir()
+    (d / "judged").write_text("u.service\n")
+    script = (
+        f'HOMELAB_APPLY_LIB=1; set -- "{d}"; . "{push.REMOTE_DIR}/apply.sh"; exec 1>&3; '
+        f'unhealthy=""; why=""; settle={settle}; settle_gate "$d/judged"; '
+        'echo "${unhealthy:-ok}: $why"'
+    )
+    p = subprocess.run(
+        [_dash(), "-c", script], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"},
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    return p.stdout.strip()
+
+
+CRASH_IN_SETTLE = (
+    "u.service: crash-looping (it stopped and systemd restarts it, within the 1 s settle time)"
+)
+
+
+@pytest.mark.parametrize(
+    "looks",
+    [
+        # Seen while podman's ExecStopPost runs, then waiting to restart: one meaning, whichever
+        # moment the look came (the e2e crash showed both words before).
+        ["active running 0", "deactivating stop-post 0", "deactivating stop-post 0",
+         "activating auto-restart 0"],
+        ["active running 0", "activating auto-restart 0"],
+        # Restarted between two looks: active again, one restart more.
+        ["active running 0", "active running 1"],
+    ],
+)  # fmt: skip
+def test_settle_names_a_crash_a_crash_loop_whenever_it_looks(
+    tmp_path: Path, looks: list[str]
+) -> None:
+    assert _settle(tmp_path, looks) == CRASH_IN_SETTLE
+
+
+def test_settle_passes_a_unit_that_stays_up_and_names_a_plain_stop(tmp_path: Path) -> None:
+    assert _settle(tmp_path, ["active running 0"]) == "ok:"
+    (tmp_path / "x").mkdir()
+    out = _settle(tmp_path / "x", ["active running 0", "deactivating stop 0", "inactive dead 0"])
+    assert out == "u.service: stopped within the 1 s settle time", out

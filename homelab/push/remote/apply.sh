@@ -229,6 +229,46 @@ gate() {
     done <"$1"
 }
 
+# settle_gate FILE: each unit of FILE must stay active, without a restart, for $settle
+# seconds; a crash-loop fails as soon as it shows. Sets $unhealthy and $why at the first that
+# does not.
+settle_gate() {
+    while read -r u; do
+        printf '%s\t%s\n' "$u" "$(systemctl show -p NRestarts --value "$u")"
+    done <"$1" >"$d/nrestarts"
+    send=$(($(date +%s) + settle))
+    while [ -z "$unhealthy" ]; do
+        while IFS="$TAB" read -r u n; do
+            s=$(systemctl show -p ActiveState --value "$u")
+            n2=$(systemctl show -p NRestarts --value "$u")
+            [ "$s" != active ] || [ "$n2" != "$n" ] || continue
+            # A crash passes through deactivating (podman's ExecStopPost) on its way to
+            # auto-restart: look once it is past that (at most 10 s), so that the words do
+            # not depend on the moment of the look.
+            i=0
+            while [ "$s" = deactivating ] && [ "$i" -lt 50 ]; do
+                sleep 0.2
+                i=$((i + 1))
+                s=$(systemctl show -p ActiveState --value "$u")
+            done
+            n2=$(systemctl show -p NRestarts --value "$u")
+            sub=$(systemctl show -p SubState --value "$u")
+            # Restarted, or waiting to be (auto-restart): the same crash-loop the gate names
+            # before the settle time.
+            if [ "$n2" != "$n" ] || [ "$sub" = auto-restart ]; then
+                unhealthy=$u why="crash-looping (it stopped and systemd restarts it, within \
+the $settle s settle time)"
+                break
+            elif [ "$s" != active ]; then
+                unhealthy=$u why="stopped within the $settle s settle time"
+                break
+            fi
+        done <"$d/nrestarts"
+        [ "$(date +%s)" -lt "$send" ] || break
+        sleep 0.5
+    done
+}
+
 # decide_units: step 3, what changes (the one restart decision; docs/ARCHITECTURE.md). Reads
 # $d/files and $d/units (the new generation), the live file at each managed path, $B/pending
 # (an interrupted push's restarts), $B/current's manifest and `systemctl is-active`. Writes
@@ -460,26 +500,7 @@ if [ -z "$unhealthy" ] && [ -s "$d/dependents" ]; then
     gate "$d/dependents"
 fi
 cat "$d/affected" "$d/dependents" | sort -u >"$d/judged"
-if [ -z "$unhealthy" ] && [ -s "$d/judged" ]; then
-    # Settle: each must stay active, without a restart, for `settle` seconds; a crash-loop
-    # fails as soon as it shows.
-    while read -r u; do
-        printf '%s\t%s\n' "$u" "$(systemctl show -p NRestarts --value "$u")"
-    done <"$d/judged" >"$d/nrestarts"
-    send=$(($(date +%s) + settle))
-    while [ -z "$unhealthy" ]; do
-        while IFS="$TAB" read -r u n; do
-            s=$(systemctl show -p ActiveState --value "$u")
-            n2=$(systemctl show -p NRestarts --value "$u")
-            if [ "$s" != active ] || [ "$n2" != "$n" ]; then
-                unhealthy=$u why="stopped or restarted within the $settle s settle time"
-                break
-            fi
-        done <"$d/nrestarts"
-        [ "$(date +%s)" -lt "$send" ] || break
-        sleep 0.5
-    done
-fi
+if [ -z "$unhealthy" ] && [ -s "$d/judged" ]; then settle_gate "$d/judged"; fi
 
 if [ -n "$unhealthy" ]; then
     state=$(systemctl show -p ActiveState -p SubState -p NRestarts "$unhealthy" | tr '\n' ' ')
