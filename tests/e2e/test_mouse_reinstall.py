@@ -65,21 +65,28 @@ def test_ignition_has_no_secrets_and_exactly_the_planned_files(ms: MouseStack) -
 
 
 def _reinstall_from(host: SimHost, ignition: str) -> None:
-    """A freshly installed mouse: homelab's state gone, the Ignition's files written."""
+    """A freshly installed mouse: homelab's state gone, the Ignition's files and links
+    written. Every path the Ignition names is removed first (on the old host each was a link
+    into the wiped /etc/homelab)."""
+    storage = json.loads(ignition)["storage"]
+    links = {ln["path"]: ln["target"] for ln in storage.get("links", [])}
+    files = ignition_files(ignition)
+    gone = " ".join(f"'{p}'" for p in sorted({*files, *links}))
     host.sh(
         "systemctl stop rustfs.service netdata.service navidrome.service 2>/dev/null; "
         "podman rm -af >/dev/null; podman secret rm --all >/dev/null; "
-        "rm -rf /etc/homelab /etc/containers/systemd/*.container /etc/hostname "
-        "/etc/systemd/system/zfs-import-tank.service; "
+        f"rm -rf /etc/homelab /etc/containers/systemd/*.container {gone}; "
         "systemctl reset-failed; true"
     )
     script = []
-    for f in ignition_files(ignition).values():
+    for f in files.values():
         b64 = base64.b64encode(f.data).decode()
         script.append(
             f"mkdir -p \"$(dirname '{f.path}')\" && printf %s '{b64}' | base64 -d > '{f.path}' "
             f"&& chown {f.uid}:{f.gid} '{f.path}' && chmod {f.mode:o} '{f.path}'"
         )
+    for path, target in sorted(links.items()):
+        script.append(f"mkdir -p \"$(dirname '{path}')\" && ln -sfn '{target}' '{path}'")
     host.sh(" && ".join(script))
     # Ignition's passwd stage: core's keys from passwd.users, in the file ssh-key-dir reads
     # (the old one was a link into the wiped /etc/homelab).
