@@ -750,10 +750,15 @@ def _judge(
     (d / "units").write_text("u.service\n")
     if inv is not None:
         (d / "gate" / "u.service.inv").write_text(inv + "\n")
+    return _gate_verdict(d, bin_, 'gstart=$(date +%s); deadline=$((gstart + 4)); gate "$d/units"')
+
+
+def _gate_verdict(d: Path, bin_: Path, call: str) -> str:
+    """apply.sh's library sourced for generation dir `d` under dash, the scripted systemd
+    and podman of `bin_` first on PATH; `call` runs, then "$unhealthy: $why" is returned."""
     script = (
         f'HOMELAB_APPLY_LIB=1; set -- "{d}"; . "{push.REMOTE_DIR}/apply.sh"; exec 1>&3; '
-        'unhealthy=""; why=""; gstart=$(date +%s); deadline=$((gstart + 4)); '
-        'gate "$d/units"; echo "${unhealthy:-ok}: $why"'
+        f'unhealthy=""; why=""; {call}; echo "${{unhealthy:-ok}}: $why"'
     )
     p = subprocess.run(
         [_dash(), "-c", script], capture_output=True, text=True, timeout=60,
@@ -852,17 +857,7 @@ def _settle(tmp_path: Path, looks: list[str], settle: int = 1) -> str:
     d = tmp_path / "gen"
     d.mkdir()
     (d / "judged").write_text("u.service\n")
-    script = (
-        f'HOMELAB_APPLY_LIB=1; set -- "{d}"; . "{push.REMOTE_DIR}/apply.sh"; exec 1>&3; '
-        f'unhealthy=""; why=""; settle={settle}; settle_gate "$d/judged"; '
-        'echo "${unhealthy:-ok}: $why"'
-    )
-    p = subprocess.run(
-        [_dash(), "-c", script], capture_output=True, text=True, timeout=60,
-        env={**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"},
-    )  # fmt: skip
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
+    return _gate_verdict(d, bin_, f'settle={settle}; settle_gate "$d/judged"')
 
 
 CRASH_IN_SETTLE = (
