@@ -16,6 +16,13 @@ B=/etc/homelab
 exec 8>"$B/.lock"
 flock 8
 armed=$(cut -f1 "$B/armed" 2>/dev/null || true)
+# The generation's apply.sh as a library (revert_to, scrub, arm_revert; it stops before the
+# push itself).
+apply_lib() {
+    HOMELAB_APPLY_LIB=1
+    set -- "$g"
+    . "$g/apply.sh"
+}
 case $mode in
 confirm)
     if [ "$armed" = "$gen" ]; then
@@ -23,9 +30,7 @@ confirm)
         prev=$(cut -f2 "$B/armed")
         rm -f "$B/armed"
         # The generation a revert would have gone back to gives up its secret files now.
-        HOMELAB_APPLY_LIB=1
-        set -- "$g"
-        . "$g/apply.sh"
+        apply_lib
         [ ! -d "$G/$prev/root" ] || scrub "$G/$prev"
         say "HOMELAB-CONFIRMED $gen"
         exit 0
@@ -55,9 +60,7 @@ revert)
     [ "$armed" = "$gen" ] || exit 0
     prev=$(cut -f2 "$B/armed")
     secs=$(awk -F'\t' '$1 == "T" { print $4 }' "$g/manifest.tsv")
-    HOMELAB_APPLY_LIB=1
-    set -- "$g"
-    . "$g/apply.sh"
+    apply_lib
     rm -f "$B/armed"
     revert_to "$prev" "the host did not hear back within ${secs} s; it rolled itself back to $prev"
     ;;
@@ -66,9 +69,7 @@ boot)
     prev=$(cut -f2 "$B/armed")
     left=$(($(cut -f3 "$B/armed") - $(date +%s)))
     [ "$left" -ge 1 ] || left=1
-    HOMELAB_APPLY_LIB=1
-    set -- "$g"
-    . "$g/apply.sh"
+    apply_lib
     arm_revert "$gen" "$left" && exit 0
     # No timer: never leave an unconfirmed push standing; go back now.
     rm -f "$B/armed"
